@@ -1,0 +1,133 @@
+"""DanceDemo: the target person performing the source person's moves, written to an .mp4.
+
+    python src/DanceDemo.py --gen-type N [--source VIDEO] [--target VIDEO] [--out FILE.mp4] [--data-dir DIR]
+
+For each frame of the source video: take the source person's pose (detected once and cached, like the target's),
+move it into the target's crop space (same place and size as the target person), ask the generator for the target
+person in that pose, and write the two side by side: the source with its skeleton | the generated target.
+
+GEN_TYPE: 1 nearest neighbour (GenNearest). Without --source and --target it uses the built-in sample footage
+(`make sample` fetches it).
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+import VideoIO
+from GenNearest import GenNearest
+from Runtime import DEFAULT_DATA_DIR, REPO_DIR, UserError, check_writable, run_main
+from Skeleton import retarget
+from VideoSkeleton import VideoSkeleton
+
+SAMPLE_SOURCE = DEFAULT_DATA_DIR / "sample" / "pose2sim_cam01.mp4"
+SAMPLE_TARGET = DEFAULT_DATA_DIR / "sample" / "pose2sim_cam02.mp4"
+GEN_TYPES = {1: "nearest neighbour"}
+
+
+def make_generator(gen_type, target):
+    if gen_type == 1:
+        return GenNearest(target)
+    raise UserError(f"unknown GEN_TYPE {gen_type}: choose one of {', '.join(f'{k} ({v})' for k, v in GEN_TYPES.items())}")
+
+
+def label(image, text, colour=(255, 255, 255)):
+    """Write `text` on the top left of `image`, readable on any background."""
+    scale = image.shape[0] / 512
+    position = (round(8 * scale) + 2, round(24 * scale) + 6)
+    cv2.putText(image, text, position, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(image, text, position, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
+    return image
+
+
+def display_available():
+    """Whether a window can open. OpenCV's Qt build aborts the whole process on imshow without a display."""
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+class DanceDemo:
+    """Make the target video's person dance like the source video's person, with generator GEN_TYPE."""
+
+    def __init__(self, filename_src, typeOfGen=1, filename_tgt=SAMPLE_TARGET, data_dir=None, target_mod_frame=1):
+        self.target = VideoSkeleton(filename_tgt, mod_frame=target_mod_frame, data_dir=data_dir)
+        self.source = VideoSkeleton(filename_src, mod_frame=1, data_dir=data_dir)
+        self.generator = make_generator(typeOfGen, self.target)
+        self.gen_type = typeOfGen
+        self.source_to_target = (self.source.body_frame(), self.target.body_frame())
+
+    def frames(self, panel_size=256):
+        """Yield one side-by-side frame (panel_size high, 2 * panel_size wide) per frame of the source video."""
+        source_skeletons = dict(zip(self.source.frame_index.tolist(), self.source.ske))
+        for index, frame in VideoIO.read_frames(self.source.video_path):
+            source_panel = cv2.resize(self.source.crop(frame), (panel_size, panel_size), interpolation=cv2.INTER_AREA)
+            skeleton = source_skeletons.get(index)
+            if skeleton is None:  # MediaPipe found nobody in this frame: say so, in both panels
+                label(source_panel, "no person found", (0, 0, 255))
+                generated = label(np.full_like(source_panel, 64), "no pose to follow", (0, 0, 255))
+            else:
+                skeleton.draw(source_panel)
+                image = self.generator.generate(retarget(skeleton, *self.source_to_target))
+                generated = cv2.resize(image, (panel_size, panel_size),
+                                       interpolation=cv2.INTER_AREA if image.shape[0] > panel_size else cv2.INTER_CUBIC)
+            yield np.hstack([label(source_panel, "source"), generated])
+
+    def write(self, out_path, panel_size=256, show=False):
+        """Write the demo to `out_path` (.mp4); show it in a window too if asked. Returns frames written."""
+        frame_count = self.source.frames_processed
+        with VideoIO.VideoWriter(out_path, self.source.fps, (2 * panel_size, panel_size)) as video:
+            for frame in tqdm(self.frames(panel_size), total=frame_count, desc="dancing", unit="frame"):
+                video.write(frame)
+                if show:
+                    cv2.imshow(f"DanceDemo GEN_TYPE {self.gen_type} (q quits)", frame)
+                    if cv2.waitKey(1) & 0xFF == ord("q"):
+                        break
+        if show:
+            cv2.destroyAllWindows()
+        return video.frames, video.codec
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Make the target person dance like the source person; write the "
+                                     "result side by side with the source to an .mp4.")
+    parser.add_argument("--gen-type", type=int, default=1,
+                        help="generator: " + ", ".join(f"{k} {v}" for k, v in GEN_TYPES.items()) + " (default 1)")
+    parser.add_argument("--source", type=Path, default=SAMPLE_SOURCE, help="video whose moves are copied")
+    parser.add_argument("--target", type=Path, default=SAMPLE_TARGET, help="video of the person who will dance")
+    parser.add_argument("--out", type=Path, help="output .mp4 (default out/dance_gen<N>.mp4 in the repository)")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where the per-video caches live")
+    parser.add_argument("--target-mod-frame", type=int, default=1,
+                        help="use every N-th target frame for the target dataset (default 1)")
+    parser.add_argument("--size", type=int, default=256, help="height of each panel in pixels (default 256)")
+    parser.add_argument("--show", action="store_true", help="also show the frames in a window (needs a display)")
+    args = parser.parse_args()
+
+    if args.gen_type not in GEN_TYPES:
+        raise UserError(f"unknown GEN_TYPE {args.gen_type}: choose one of "
+                        + ", ".join(f"{k} ({v})" for k, v in GEN_TYPES.items()))
+    for role, path in (("source", args.source), ("target", args.target)):
+        if path in (SAMPLE_SOURCE, SAMPLE_TARGET) and not path.exists():
+            raise UserError(f"the sample {role} video {path} is not here yet: run `make sample`, or give --{role}")
+    if args.size < 16 or args.size % 2:
+        raise UserError(f"--size must be an even number of pixels, 16 or more, got {args.size}")
+    out = args.out or REPO_DIR / "out" / f"dance_gen{args.gen_type}.mp4"
+    if out.suffix.lower() != ".mp4":
+        raise UserError(f"output '{out}' must end in .mp4")
+    check_writable(out)  # before any long work
+    if args.show and not display_available():
+        print("no display found: not showing a window (the video is still written)")
+        args.show = False
+
+    demo = DanceDemo(args.source, args.gen_type, args.target, args.data_dir, args.target_mod_frame)
+    started = time.perf_counter()
+    frames, codec = demo.write(out, args.size, args.show)
+    seconds = time.perf_counter() - started
+    print(f"wrote {out}: {frames} frames ({codec}), {frames / seconds:.1f} frames/s")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,159 @@
+"""Video in and out: open a video with clear errors, read its frames ahead in a thread, write an .mp4.
+
+Reading decodes on a background thread (OpenCV releases the GIL while it decodes), so the pose detector on the
+main thread never waits for frames. Writing pipes raw frames to ffmpeg's H.264 encoder when ffmpeg is installed
+(plays in every browser and player) and falls back to OpenCV's 'mp4v' otherwise, because the OpenCV wheels carry
+no H.264 encoder.
+"""
+import hashlib
+import os
+import queue
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # keep FFmpeg's own complaints about a bad file off stderr
+import cv2  # noqa: E402  (the variable above must be set before OpenCV loads FFmpeg)
+
+from Runtime import UserError, check_writable  # noqa: E402
+
+
+def open_video(path):
+    """An opened cv2.VideoCapture, or a UserError that says why `path` is not a readable video."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"video '{path}' does not exist")
+    if not path.is_file():
+        raise UserError(f"'{path}' is not a file: give the path of a video file")
+    if path.stat().st_size == 0:
+        raise UserError(f"video '{path}' is empty (0 bytes)")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened() or not capture.grab():
+        capture.release()
+        raise UserError(f"'{path}' is not a video OpenCV can decode: is it a damaged or non-video file?")
+    capture.release()
+    return cv2.VideoCapture(str(path))  # reopened: seeking back to frame 0 is not exact with every codec
+
+
+def video_info(path):
+    """Width, height, frame rate and frame count, as the container states them (the count can be wrong)."""
+    capture = open_video(path)
+    info = {"width": int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), "height": int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            "fps": capture.get(cv2.CAP_PROP_FPS) or 25.0, "stated_frames": int(capture.get(cv2.CAP_PROP_FRAME_COUNT))}
+    capture.release()
+    return info
+
+
+def read_frames(path, step=1, prefetch=16):
+    """Yield (frame_index, BGR frame) for every `step`-th frame, decoded ahead on a background thread.
+
+    Frames in between are grabbed but not decoded to pixels, which is much cheaper. The frame count a container
+    states can be wrong, so the end is wherever decoding stops.
+    """
+    capture = open_video(path)
+    frames = queue.Queue(maxsize=prefetch)
+    stop = threading.Event()
+    end = object()
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                frames.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def decode():
+        try:
+            index = 0
+            while not stop.is_set():
+                if index % step == 0:
+                    ok, frame = capture.read()
+                    if not ok or not put((index, frame)):
+                        break
+                elif not capture.grab():
+                    break
+                index += 1
+        finally:
+            capture.release()
+            put(end)
+
+    thread = threading.Thread(target=decode, daemon=True)
+    thread.start()
+    try:
+        while (item := frames.get()) is not end:
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def file_fingerprint(path, chunk=4 << 20):
+    """sha256 of a file's size, first and last 4 MiB: tells videos apart without reading gigabytes."""
+    path = Path(path)
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as file:
+        digest.update(file.read(chunk))
+        if size > chunk:
+            file.seek(max(chunk, size - chunk))
+            digest.update(file.read(chunk))
+    return digest.hexdigest()
+
+
+class VideoWriter:
+    """Write same-sized BGR frames to an .mp4, atomically: the file appears complete when the writer closes.
+
+    Use as a context manager. Frames written before an error or Ctrl-C are still saved.
+    """
+
+    def __init__(self, path, fps, frame_size):
+        self.path = Path(path)
+        if self.path.suffix.lower() != ".mp4":
+            raise UserError(f"output '{self.path}' must end in .mp4")
+        check_writable(self.path)
+        self.fps, self.frame_size = float(fps), tuple(frame_size)  # (width, height)
+        self.partial = self.path.with_name(f".{self.path.stem}.partial.mp4")
+        self.frames = 0
+        self.ffmpeg = shutil.which("ffmpeg")
+        if self.ffmpeg and all(n % 2 == 0 for n in self.frame_size):  # H.264 in yuv420p needs even sides
+            width, height = self.frame_size
+            self.encoder = subprocess.Popen(
+                [self.ffmpeg, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "bgr24",
+                 "-s", f"{width}x{height}", "-r", f"{self.fps}", "-i", "-", "-c:v", "libx264", "-preset", "fast",
+                 "-crf", "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(self.partial)],
+                stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.codec = "h264"
+        else:
+            self.encoder = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
+                                           self.frame_size)
+            if not self.encoder.isOpened():
+                raise UserError(f"OpenCV cannot write '{self.partial}'")
+            self.codec = "mp4v"
+
+    def write(self, frame):
+        if (frame.shape[1], frame.shape[0]) != self.frame_size:
+            raise ValueError(f"frame of {frame.shape[1]}x{frame.shape[0]} written to a {self.frame_size} video")
+        if self.codec == "h264":
+            self.encoder.stdin.write(frame.tobytes())
+        else:
+            self.encoder.write(frame)
+        self.frames += 1
+
+    def close(self):
+        if self.codec == "h264":
+            self.encoder.stdin.close()
+            error = self.encoder.stderr.read().decode(errors="replace").strip()
+            if self.encoder.wait() != 0:
+                raise UserError(f"ffmpeg failed to write '{self.path}': {error.splitlines()[-1] if error else ''}")
+        else:
+            self.encoder.release()
+        os.replace(self.partial, self.path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,103 @@
+"""DanceDemo end to end on the real sample footage, and the inputs it must refuse."""
+import cv2
+import numpy as np
+import pytest
+
+import VideoIO
+from conftest import assert_one_line_error, run_program
+
+
+def count_frames(path):
+    return sum(1 for _ in VideoIO.read_frames(path))
+
+
+def test_demo_writes_a_playable_side_by_side_video(sample_videos, data_dir, tmp_path, sample_target):
+    source, target = sample_videos
+    out = tmp_path / "dance.mp4"
+    result = run_program("src/DanceDemo.py", "--gen-type", "1", "--source", source, "--target", target,
+                         "--out", out, "--data-dir", data_dir)
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {out}: 100 frames" in result.stdout
+    assert count_frames(out) == 100
+    info = VideoIO.video_info(out)
+    assert (info["width"], info["height"]) == (512, 256)
+    # The right half is a real target crop: it matches one of the target's frames closely.
+    _, frame = next(VideoIO.read_frames(out))
+    generated = frame[:, 256:].astype(float)
+    errors = [np.abs(generated - sample_target.readImage(i)).mean() for i in range(sample_target.skeCount())]
+    assert min(errors) < 6
+
+
+def test_frames_without_a_person_are_shown_not_skipped(sample_videos, data_dir, tmp_path):
+    """A source with 6 empty frames before the person walks in: every frame is in the output, in order."""
+    source = tmp_path / "late_entry.mp4"
+    with VideoIO.VideoWriter(source, 30, (540, 960)) as video:
+        for i in range(6):
+            video.write(np.full((960, 540, 3), 90, np.uint8))
+        for i, frame in VideoIO.read_frames(sample_videos[0], step=4):
+            video.write(cv2.resize(frame, (540, 960)))
+    out = tmp_path / "late.mp4"
+    result = run_program("src/DanceDemo.py", "--source", source, "--target", sample_videos[1], "--out", out,
+                         "--data-dir", data_dir, "--size", "128")
+    assert result.returncode == 0, result.stderr
+    frames = [frame for _, frame in VideoIO.read_frames(out)]
+    assert len(frames) == 6 + 25
+    # The generated panel of an empty frame is the grey "no pose" panel; of a frame with a person, a real crop.
+    assert abs(frames[0][:, 128:].mean() - 64) < 10
+    assert frames[-1][:, 128:].std() > 20
+
+
+def test_show_without_a_display_still_writes_the_video(sample_videos, data_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    out = tmp_path / "shown.mp4"
+    result = run_program("src/DanceDemo.py", "--source", sample_videos[0], "--target", sample_videos[1],
+                         "--out", out, "--data-dir", data_dir, "--show")
+    assert result.returncode == 0, result.stderr
+    assert "no display found" in result.stdout
+    assert count_frames(out) == 100
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("missing source", "does not exist"),
+    ("text file", "not a video OpenCV can decode"),
+    ("empty file", "is empty"),
+    ("unknown gen type", "unknown GEN_TYPE 9"),
+    ("unwritable output", "cannot create the folder"),
+    ("not mp4", "must end in .mp4"),
+])
+def test_demo_refuses_bad_input_in_one_line(sample_videos, data_dir, tmp_path, case, expected):
+    source, target = sample_videos
+    args = {"--gen-type": "1", "--source": source, "--target": target, "--out": tmp_path / "o.mp4"}
+    if case == "missing source":
+        args["--source"] = tmp_path / "nope.mp4"
+    elif case == "text file":
+        args["--target"] = tmp_path / "text.mp4"
+        args["--target"].write_text("hello")
+    elif case == "empty file":
+        args["--source"] = tmp_path / "empty.mp4"
+        args["--source"].write_bytes(b"")
+    elif case == "unknown gen type":
+        args["--gen-type"] = "9"
+    elif case == "unwritable output":
+        (tmp_path / "file").write_text("x")
+        args["--out"] = tmp_path / "file" / "o.mp4"
+    elif case == "not mp4":
+        args["--out"] = tmp_path / "o.gif"
+    result = run_program("src/DanceDemo.py", *[str(x) for pair in args.items() for x in pair],
+                         "--data-dir", data_dir)
+    assert_one_line_error(result, expected)
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_demo_rebuilds_a_corrupt_cache_and_still_works(sample_videos, tmp_path):
+    source, target = sample_videos
+    first = run_program("src/VideoSkeleton.py", source, "false", "10", "--data-dir", tmp_path)
+    assert first.returncode == 0, first.stderr
+    (tmp_path / source.stem / "manifest.json").write_text("garbage")
+    out = tmp_path / "o.mp4"
+    result = run_program("src/DanceDemo.py", "--source", target, "--target", source, "--target-mod-frame", "10",
+                         "--out", out, "--data-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "manifest is unreadable" in result.stdout
+    assert count_frames(out) == 100

@@ -1,0 +1,59 @@
+"""Writing and reading back real .mp4 files, through ffmpeg's H.264 and through OpenCV's mp4v."""
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+import VideoIO
+from Runtime import UserError
+
+
+def write_ramp(path, frames=24, size=(96, 64), monkeypatch=None):
+    with VideoIO.VideoWriter(path, 12, size) as video:
+        for i in range(frames):
+            video.write(np.full((size[1], size[0], 3), 8 * i, np.uint8))
+    return video
+
+
+@pytest.mark.parametrize("codec", ["h264", "mp4v"])
+def test_written_video_reads_back_with_every_frame(tmp_path, monkeypatch, codec):
+    if codec == "h264" and shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed: no H.264 encoder")
+    if codec == "mp4v":
+        monkeypatch.setattr(VideoIO.shutil, "which", lambda name: None)
+    path = tmp_path / "ramp.mp4"
+    video = write_ramp(path)
+    assert video.codec == codec
+    frames = list(VideoIO.read_frames(path))
+    assert [i for i, _ in frames] == list(range(24))
+    assert frames[0][1].shape == (64, 96, 3)
+    assert abs(int(frames[10][1].mean()) - 80) <= 3  # the content survives, not just the count
+    assert VideoIO.video_info(path)["fps"] == pytest.approx(12)
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_read_frames_with_a_step_and_early_stop(tmp_path):
+    path = tmp_path / "ramp.mp4"
+    write_ramp(path)
+    assert [i for i, _ in VideoIO.read_frames(path, step=5)] == [0, 5, 10, 15, 20]
+    for i, _ in VideoIO.read_frames(path):  # leaving the loop early must stop the decoding thread
+        if i == 2:
+            break
+
+
+def test_writer_refuses_paths_it_cannot_write(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match="cannot create the folder"):
+        VideoIO.VideoWriter(blocker / "out.mp4", 10, (32, 32))
+    with pytest.raises(UserError, match="must end in .mp4"):
+        VideoIO.VideoWriter(tmp_path / "out.avi", 10, (32, 32))
+
+
+def test_fingerprint_tells_files_apart(tmp_path):
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    a.write_bytes(b"0" * 10_000_000)
+    b.write_bytes(b"0" * 9_999_999 + b"1")  # differs only in the last byte, past the first 4 MiB
+    assert VideoIO.file_fingerprint(a) != VideoIO.file_fingerprint(b)
+    assert VideoIO.file_fingerprint(a) == VideoIO.file_fingerprint(a)
