@@ -5,7 +5,7 @@ the target already made, and it jumps between them, so the result flickers when 
 """
 import numpy as np
 
-from Skeleton import pose_distances
+from Skeleton import pose_distances, reduced_landmarks
 
 
 class GenNearest:
@@ -18,12 +18,12 @@ class GenNearest:
         self.indices = np.arange(videoSkeTgt.skeCount()) if indices is None else np.asarray(indices)
         if len(self.indices) == 0:
             raise ValueError("GenNearest needs at least one target frame to search")
-        self.landmarks = videoSkeTgt.landmarks[self.indices]
+        self.joints = reduced_landmarks(videoSkeTgt.landmarks[self.indices])  # sliced once, not per query
         self.images = {}
 
     def nearest(self, ske):
         """Index (into the target video's frames) of the frame whose pose is closest to `ske`, and its distance."""
-        distances = pose_distances(ske.landmarks, self.landmarks)
+        distances = pose_distances(ske.landmarks, self.joints)
         best = int(np.argmin(distances))
         return int(self.indices[best]), float(distances[best])
 

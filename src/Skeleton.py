@@ -100,18 +100,23 @@ class Skeleton:
 
 
 def pose_distances(query, candidates):
-    """Distance from one skeleton (33, 4) to each of N skeletons (N, 33, 4), vectorised: an (N,) array.
+    """Distance from one pose to each of N poses, vectorised: an (N,) array.
 
+    `query` is (J, 4) and `candidates` (N, J, 4): the 13 reduced joints (J = 13, as reduced_landmarks gives, which
+    a search over many candidates prepares once), or all 33 landmarks (J = 33, reduced here).
     The mean Euclidean distance between the 13 reduced joints in x, y, each joint weighted by how visible it is in
     both skeletons, so that a joint MediaPipe only guessed (behind the body, out of the picture) counts for little.
     """
-    query_xy = query[REDUCED_JOINTS, :2]
-    query_vis = np.clip(query[REDUCED_JOINTS, 3], 0.0, 1.0)
-    candidates_xy = candidates[:, REDUCED_JOINTS, :2]
-    candidates_vis = np.clip(candidates[:, REDUCED_JOINTS, 3], 0.0, 1.0)
-    joint_distances = np.linalg.norm(candidates_xy - query_xy, axis=-1)          # (N, 13)
-    weights = query_vis * candidates_vis + 1e-3  # the small floor keeps all-invisible poses comparable
+    query, candidates = reduced_landmarks(query), reduced_landmarks(candidates)
+    # hypot on x and y apart: np.linalg.norm over a length-2 axis is ten times slower here
+    joint_distances = np.hypot(candidates[..., 0] - query[:, 0], candidates[..., 1] - query[:, 1])  # (N, 13)
+    weights = np.clip(query[:, 3], 0, 1) * np.clip(candidates[..., 3], 0, 1) + 1e-3  # the floor: all-hidden poses
     return (joint_distances * weights).sum(axis=1) / weights.sum(axis=1)
+
+
+def reduced_landmarks(landmarks):
+    """The 13 reduced joints of (..., 33, 4) landmarks; landmarks that are already reduced pass unchanged."""
+    return landmarks if landmarks.shape[-2] == len(REDUCED_JOINTS) else landmarks[..., REDUCED_JOINTS, :]
 
 
 def body_frame(landmarks):

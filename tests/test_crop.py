@@ -6,12 +6,14 @@ import pytest
 from VideoSkeleton import crop_square, frame_to_crop, square_crop_box
 
 
-def test_crop_inside_the_frame_is_the_scaled_region():
-    rng = np.random.default_rng(0)
-    frame = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
-    crop = crop_square(frame, (50, 40, 200), 100)
-    expected = cv2.resize(frame[40:240, 50:250], (100, 100), interpolation=cv2.INTER_AREA)
-    np.testing.assert_array_equal(crop, expected)
+@pytest.mark.parametrize("side", [200, 150, 90])
+def test_crop_inside_the_frame_is_the_scaled_region(side):
+    rows, cols = np.mgrid[0:300, 0:400]
+    smooth = 128 + 60 * np.sin(cols / 17.0) + 60 * np.cos(rows / 23.0)
+    frame = np.repeat(smooth[:, :, None], 3, axis=2).astype(np.uint8)
+    crop = crop_square(frame, (50, 40, side), 64)
+    expected = cv2.resize(frame[40:40 + side, 50:50 + side], (64, 64), interpolation=cv2.INTER_AREA)
+    assert np.abs(crop.astype(float) - expected).mean() < 1.5
 
 
 @pytest.mark.parametrize("box", [(-100, 50, 200), (300, 50, 200), (100, -120, 200), (100, 200, 200),
