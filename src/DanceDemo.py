@@ -6,8 +6,10 @@ For each frame of the source video: take the source person's pose (detected once
 move it into the target's crop space (same place and size as the target person), ask the generator for the target
 person in that pose, and write the two side by side: the source with its skeleton | the generated target.
 
-GEN_TYPE: 1 nearest neighbour (GenNearest). Without --source and --target it uses the built-in sample footage
-(`make sample` fetches it).
+GEN_TYPE: 1 nearest neighbour (GenNearest), 2 network from the 26-value joint vector (GenVanillaNN variant 1),
+3 U-Net from the drawn skeleton (GenVanillaNN variant 2), 4 conditional GAN (GenGAN). 2 to 4 need a model trained
+on the target (GenVanillaNN.py, GenGAN.py); it is found with the target's data. Without --source and --target the
+demo uses the built-in sample footage (`make sample` fetches it).
 """
 import argparse
 import os
@@ -27,13 +29,23 @@ from VideoSkeleton import VideoSkeleton
 
 SAMPLE_SOURCE = DEFAULT_DATA_DIR / "sample" / "pose2sim_cam01.mp4"
 SAMPLE_TARGET = DEFAULT_DATA_DIR / "sample" / "pose2sim_cam02.mp4"
-GEN_TYPES = {1: "nearest neighbour"}
+GEN_TYPES = {1: "nearest neighbour", 2: "vanilla net from the joint vector", 3: "vanilla U-Net from the skeleton image",
+             4: "conditional GAN"}
 
 
-def make_generator(gen_type, target):
+def make_generator(gen_type, target, checkpoint=None, device=None):
+    """The generator GEN_TYPE stands for, ready to generate() for `target`."""
     if gen_type == 1:
         return GenNearest(target)
-    raise UserError(f"unknown GEN_TYPE {gen_type}: choose one of {', '.join(f'{k} ({v})' for k, v in GEN_TYPES.items())}")
+    if gen_type in (2, 3):
+        from GenVanillaNN import GenVanillaNN  # here: GEN_TYPE 1 never loads torch
+        return GenVanillaNN(target, loadFromFile=True, optSkeOrImage=gen_type - 1, checkpoint=checkpoint,
+                            device=device)
+    if gen_type == 4:
+        from GenGAN import GenGAN
+        return GenGAN(target, loadFromFile=True, checkpoint=checkpoint, device=device)
+    raise UserError(f"unknown GEN_TYPE {gen_type}: choose one of "
+                    + ", ".join(f"{k} ({v})" for k, v in GEN_TYPES.items()))
 
 
 def label(image, text, colour=(255, 255, 255)):
@@ -53,10 +65,11 @@ def display_available():
 class DanceDemo:
     """Make the target video's person dance like the source video's person, with generator GEN_TYPE."""
 
-    def __init__(self, filename_src, typeOfGen=1, filename_tgt=SAMPLE_TARGET, data_dir=None, target_mod_frame=1):
+    def __init__(self, filename_src, typeOfGen=1, filename_tgt=SAMPLE_TARGET, data_dir=None, target_mod_frame=1,
+                 checkpoint=None, device=None):
         self.target = VideoSkeleton(filename_tgt, mod_frame=target_mod_frame, data_dir=data_dir)
+        self.generator = make_generator(typeOfGen, self.target, checkpoint, device)  # before the source: fail early
         self.source = VideoSkeleton(filename_src, mod_frame=1, data_dir=data_dir)
-        self.generator = make_generator(typeOfGen, self.target)
         self.gen_type = typeOfGen
         self.source_to_target = (self.source.body_frame(), self.target.body_frame())
 
@@ -104,6 +117,9 @@ def main():
                         help="use every N-th target frame for the target dataset (default 1)")
     parser.add_argument("--size", type=int, default=256, help="height of each panel in pixels (default 256)")
     parser.add_argument("--show", action="store_true", help="also show the frames in a window (needs a display)")
+    parser.add_argument("--checkpoint", type=Path, help="model for GEN_TYPE 2-4 (default: the newest trained on "
+                        "the target, in DATA_DIR/<target>/models/)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
     args = parser.parse_args()
 
     if args.gen_type not in GEN_TYPES:
@@ -122,7 +138,11 @@ def main():
         print("no display found: not showing a window (the video is still written)")
         args.show = False
 
-    demo = DanceDemo(args.source, args.gen_type, args.target, args.data_dir, args.target_mod_frame)
+    demo = DanceDemo(args.source, args.gen_type, args.target, args.data_dir, args.target_mod_frame,
+                     args.checkpoint, args.device)
+    if args.gen_type > 1:
+        print(f"GEN_TYPE {args.gen_type}: {demo.generator.checkpoint_path} ({demo.generator.size} px, "
+              f"on {demo.generator.device})")
     started = time.perf_counter()
     frames, codec = demo.write(out, args.size, args.show)
     seconds = time.perf_counter() - started

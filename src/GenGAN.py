@@ -1,0 +1,205 @@
+"""GenGAN: pix2pix-style conditional GAN. The U-Net of GenVanillaNN against a PatchGAN that sees the pose.
+
+    python src/GenGAN.py --target VIDEO --epochs N --size S [--gan-mode bce|lsgan|wgangp] [--resume] [--device D]
+    torchrun --standalone --nproc_per_node=N src/GenGAN.py ...     (DistributedDataParallel, N processes)
+
+L1 alone makes the average of every image the network finds plausible for a pose: blurry. The discriminator judges
+70 x 70-pixel-style patches of the (skeleton image, person image) pair, real or generated, so it punishes blur and,
+because it sees the skeleton too, a person in the wrong pose: a discriminator shown only the image (as the course's
+is) would accept a sharp person in any pose. The generator's loss is the adversarial term + lambda_l1 * L1 (100, as
+in pix2pix) + optionally lambda_fm * feature matching (L1 between the discriminator's inner features of the real and
+the generated pair, which steadies training).
+"""
+import argparse
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import Training
+from GenVanillaNN import build_generator, generator_input
+from Runtime import UserError, pick_device, run_main
+
+KIND = "gan"
+
+
+class NLayerDiscriminator(nn.Module):
+    """PatchGAN: strided 4x4 convolutions down to a map of scores, one per overlapping image patch.
+
+    Input: the condition and the image, concatenated on the channel axis. InstanceNorm rather than BatchNorm, so
+    that a sample's score never depends on the rest of its batch (WGAN-GP's gradient penalty requires it).
+    """
+
+    def __init__(self, input_nc=6, ndf=64, n_layers=3):
+        super().__init__()
+        layers = [nn.Sequential(nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True))]
+        channels = ndf
+        for n in range(1, n_layers + 1):
+            out = ndf * min(2 ** n, 8)
+            layers.append(nn.Sequential(nn.Conv2d(channels, out, 4, stride=1 if n == n_layers else 2, padding=1),
+                                        nn.InstanceNorm2d(out, affine=True), nn.LeakyReLU(0.2, True)))
+            channels = out
+        layers.append(nn.Conv2d(channels, 1, 4, stride=1, padding=1))
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, condition, image, features=False):
+        """Patch scores (logits); with features=True also every inner layer's output, for feature matching."""
+        x = torch.cat([condition, image], 1)
+        inner = []
+        for layer in self.layers:
+            x = layer(x)
+            inner.append(x)
+        return (x, inner[:-1]) if features else x
+
+
+class GANLoss(nn.Module):
+    """The adversarial loss in one call, whatever the mode: loss(scores, target_is_real).
+
+    bce: the original GAN loss (binary cross-entropy on logits), the course's; lsgan: least squares (Mao et al.
+    2017), steadier; wgangp: Wasserstein critic (Gulrajani et al. 2017), with gradient_penalty() added for D.
+    """
+
+    def __init__(self, mode):
+        super().__init__()
+        if mode not in ("bce", "lsgan", "wgangp"):
+            raise ValueError(f"unknown GAN mode {mode}")
+        self.mode = mode
+
+    def forward(self, scores, target_is_real):
+        scores = scores.float()
+        if self.mode == "wgangp":
+            return -scores.mean() if target_is_real else scores.mean()
+        target = torch.full_like(scores, 1.0 if target_is_real else 0.0)
+        if self.mode == "lsgan":
+            return F.mse_loss(scores, target)
+        return F.binary_cross_entropy_with_logits(scores, target)
+
+
+def gradient_penalty(discriminator, condition, real, fake):
+    """WGAN-GP: push the critic's gradient norm towards 1 on random mixes of real and generated images."""
+    mix = torch.rand(real.size(0), 1, 1, 1, device=real.device)
+    mixed = (mix * real + (1 - mix) * fake).requires_grad_(True)
+    scores = discriminator(condition, mixed)
+    gradients, = torch.autograd.grad(scores.float().sum(), mixed, create_graph=True)
+    return ((gradients.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+class GenGAN:
+    """Generate the target person in a pose with a trained GAN generator: GenGAN(videoSkeTgt), generate(ske)."""
+
+    def __init__(self, videoSkeTgt, loadFromFile=True, checkpoint=None, device=None):
+        if not loadFromFile:
+            raise UserError("an untrained GenGAN draws noise: train one with python src/GenGAN.py")
+        command = Training.train_command("GenGAN.py", videoSkeTgt)
+        path = checkpoint or Training.find_checkpoint(videoSkeTgt, KIND)
+        if path is None:
+            raise UserError(f"no trained GAN for {videoSkeTgt.name}: train one with {command}")
+        saved = Training.load_checkpoint(path, KIND, videoSkeTgt, command)
+        self.device = pick_device(device)
+        self.config, self.checkpoint_path = saved["config"], path
+        self.size = self.config["size"]
+        self.net = build_generator(self.config)
+        self.net.load_state_dict(saved["generator"])
+        self.net.to(self.device).eval()
+
+    @torch.no_grad()
+    def generate(self, ske):
+        """The target person in pose `ske` (crop coordinates): BGR uint8, size x size."""
+        vector, drawing = Training.skeleton_input([ske], self.size)
+        image = self.net(generator_input(KIND, {"vector": vector, "skeleton": drawing}).to(self.device))
+        return Training.to_uint8_bgr(image)[0]
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Train the conditional GAN (pix2pix-style U-Net + PatchGAN that "
+                                     "sees the pose) on a target video; DanceDemo GEN_TYPE 4 uses it.")
+    Training.add_training_arguments(parser, default_size=128)
+    parser.add_argument("--gan-mode", choices=("bce", "lsgan", "wgangp"), default="lsgan",
+                        help="adversarial loss (default lsgan; bce is the course's)")
+    parser.add_argument("--lambda-l1", type=float, default=100.0, help="weight of the L1 loss (default 100)")
+    parser.add_argument("--lambda-fm", type=float, default=0.0,
+                        help="weight of discriminator feature matching (default 0: off; 10 is a usual value)")
+    parser.add_argument("--lambda-gp", type=float, default=10.0, help="gradient penalty weight for wgangp")
+    parser.add_argument("--ndf", type=int, default=64, help="channels of the discriminator's first layer")
+    args = parser.parse_args()
+    command = f"python src/GenGAN.py --target {args.target}"
+    run, resumed = Training.prepare(args, KIND, command)
+    device, config = run["device"], run["config"]
+    config.update(gan_mode=args.gan_mode, lambda_l1=args.lambda_l1, lambda_fm=args.lambda_fm,
+                  lambda_gp=args.lambda_gp, ndf=args.ndf)
+    if resumed and resumed["config"].get("gan_mode") != args.gan_mode:
+        raise UserError(f"cannot resume: the checkpoint was trained with --gan-mode {resumed['config']['gan_mode']}")
+
+    generator = Training.prepare_module(build_generator(config), device, run["world"])
+    discriminator = Training.prepare_module(NLayerDiscriminator(ndf=args.ndf, n_layers=3 if args.size > 64 else 2),
+                                            device, run["world"])
+    optimizer_g = torch.optim.Adam(generator.parameters(), lr=config["lr"], betas=(0.5, 0.999))
+    optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=config["lr"], betas=(0.5, 0.999))
+    if resumed:
+        Training.unwrap(generator).load_state_dict(resumed["generator"])
+        Training.unwrap(discriminator).load_state_dict(resumed["discriminator"])
+        optimizer_g.load_state_dict(resumed["optimizer_g"])
+        optimizer_d.load_state_dict(resumed["optimizer_d"])
+    gan_loss = GANLoss(args.gan_mode)
+    scaler = Training.grad_scaler(device)
+    if run["rank"] == 0:
+        print(f"generator {Training.param_count(generator) / 1e6:.2f} M parameters, "
+              f"discriminator {Training.param_count(discriminator) / 1e6:.2f} M, {args.gan_mode} loss")
+
+    def step(batch):
+        condition = Training.to_unit(batch["skeleton"])
+        real = Training.to_unit(batch["image"])
+        with Training.autocast(device):
+            fake = generator(generator_input(KIND, batch))
+
+        # Discriminator: real pairs towards real, generated pairs towards fake.
+        with Training.autocast(device):
+            loss_d = (gan_loss(discriminator(condition, real), True) +
+                      gan_loss(discriminator(condition, fake.detach()), False)) * 0.5
+        if args.gan_mode == "wgangp":
+            loss_d = loss_d + args.lambda_gp * gradient_penalty(discriminator, condition, real, fake.detach().float())
+        optimizer_d.zero_grad(set_to_none=True)
+        scaler.scale(loss_d).backward()
+        scaler.step(optimizer_d)
+
+        # Generator: fool the discriminator, stay near the real image in L1 (and in D's features if asked).
+        with Training.autocast(device):
+            scores_fake, features_fake = discriminator(condition, fake, features=True)
+            loss_gan = gan_loss(scores_fake, True)
+            loss_fm = torch.zeros((), device=device)
+            if args.lambda_fm > 0:
+                with torch.no_grad():
+                    _, features_real = discriminator(condition, real, features=True)
+                loss_fm = sum(F.l1_loss(f.float(), r.float()) for f, r in zip(features_fake, features_real))
+        loss_l1 = F.l1_loss(fake.float(), real)
+        loss_g = loss_gan + args.lambda_l1 * loss_l1 + args.lambda_fm * loss_fm
+        optimizer_g.zero_grad(set_to_none=True)
+        scaler.scale(loss_g).backward()
+        scaler.step(optimizer_g)
+        scaler.update()
+        losses = {"d": loss_d.item(), "g_gan": loss_gan.item(), "l1": loss_l1.item()}
+        if args.lambda_fm > 0:
+            losses["fm"] = loss_fm.item()
+        return losses
+
+    def generate_batch(batch):
+        model = Training.unwrap(generator)
+        model.eval()
+        with Training.autocast(device):
+            out = model(generator_input(KIND, batch))
+        model.train()
+        return out
+
+    def checkpoint():
+        return {**Training.checkpoint_header(KIND, config, run["video"]),
+                "generator": Training.unwrap(generator).state_dict(),
+                "discriminator": Training.unwrap(discriminator).state_dict(),
+                "optimizer_g": optimizer_g.state_dict(), "optimizer_d": optimizer_d.state_dict()}
+
+    run.update(step=step, generate_batch=generate_batch, checkpoint=checkpoint)
+    Training.train_loop(run)
+    Training.finish(run)
+
+
+if __name__ == "__main__":
+    run_main(main)

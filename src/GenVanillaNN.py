@@ -1,0 +1,187 @@
+"""GenVanillaNN: a network trained with L1 to draw the target person in a given pose.
+
+    python src/GenVanillaNN.py --target VIDEO --variant {1,2} --epochs N --size {64,128,256} [--resume] [--device D]
+
+Variant 1 (DanceDemo GEN_TYPE 2) reads the 26 values of the reduced skeleton and decodes an image from them.
+Variant 2 (GEN_TYPE 3) reads the skeleton drawn as an image and translates it with a U-Net, whose skip connections
+carry the limbs' positions straight to the output layers. Both decoders upsample then convolve, rather than use
+transposed convolutions, which leave checkerboard artefacts (Odena et al., Distill 2016).
+
+The U-Net is built like pix2pix's (junyanz/pytorch-CycleGAN-and-pix2pix, models/networks.py): one recursive
+UnetSkipConnectionBlock nested num_downs times. GenGAN.py trains the same U-Net against a discriminator.
+"""
+import argparse
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import Training
+from Runtime import UserError, pick_device, run_main
+
+KINDS = {1: "vanilla1", 2: "vanilla2"}
+
+
+class UnetSkipConnectionBlock(nn.Module):
+    """One level of the U-Net: down (conv stride 2), the inner levels, up (upsample, conv), and the skip.
+
+    |-- down -- submodule -- up --|   the output is the block's input concatenated with the up path's output,
+    |------------ skip -----------|   except at the outermost level, which returns the up path's output.
+    """
+
+    def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False, innermost=False):
+        super().__init__()
+        self.outermost = outermost
+        input_nc = input_nc or outer_nc
+        down = [nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=False)]
+        if not outermost:
+            down = [nn.LeakyReLU(0.2, True)] + down + ([] if innermost else [nn.BatchNorm2d(inner_nc)])
+        up_in = inner_nc if innermost else inner_nc * 2  # the inner block returns its input and its output
+        up = [nn.ReLU(True), nn.Upsample(scale_factor=2, mode="nearest"),
+              nn.Conv2d(up_in, outer_nc, kernel_size=3, padding=1, bias=outermost)]
+        up += [nn.Tanh()] if outermost else [nn.BatchNorm2d(outer_nc)]
+        self.model = nn.Sequential(*down, *([submodule] if submodule is not None else []), *up)
+
+    def forward(self, x):
+        return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
+
+
+class UnetGenerator(nn.Module):
+    """Skeleton image (3 x S x S, in [-1, 1]) -> person image (3 x S x S, in [-1, 1]).
+
+    num_downs halvings take S down to S / 2**num_downs at the bottleneck; channels double from ngf to 8 * ngf.
+    """
+
+    def __init__(self, input_nc=3, output_nc=3, num_downs=6, ngf=32):
+        super().__init__()
+        if num_downs < 5:
+            raise ValueError("the U-Net needs at least 5 levels")
+        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True)
+        for _ in range(num_downs - 5):
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block)
+        for multiple in (4, 2, 1):
+            block = UnetSkipConnectionBlock(ngf * multiple, ngf * multiple * 2, submodule=block)
+        self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True)
+
+    def forward(self, skeleton_image):
+        return self.model(skeleton_image)
+
+
+class VectorToImage(nn.Module):
+    """Reduced skeleton (26 values in [-1, 1]) -> person image (3 x S x S, in [-1, 1]).
+
+    A small MLP makes a 4 x 4 feature map; each upsample-and-convolve block doubles it up to S.
+    """
+
+    def __init__(self, size, n_in=26, ngf=32):
+        super().__init__()
+        channels = ngf * 8
+        self.start = channels
+        self.fc = nn.Sequential(nn.Linear(n_in, 512), nn.ReLU(True), nn.Linear(512, channels * 16), nn.ReLU(True))
+        blocks = []
+        for _ in range(Training.log2_int(size) - 2):
+            out = max(ngf, channels // 2)
+            blocks += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(channels, out, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(out), nn.ReLU(True)]
+            channels = out
+        self.decoder = nn.Sequential(*blocks, nn.Conv2d(channels, 3, 3, padding=1), nn.Tanh())
+
+    def forward(self, vector):
+        return self.decoder(self.fc(vector).view(-1, self.start, 4, 4))
+
+
+def build_generator(config):
+    """The network a configuration describes: variant 1 -> VectorToImage, variant 2 and GAN -> UnetGenerator."""
+    if config["kind"] == "vanilla1":
+        return VectorToImage(config["size"], ngf=config["ngf"])
+    return UnetGenerator(num_downs=Training.log2_int(config["size"]) - 1, ngf=config["ngf"])
+
+
+def generator_input(kind, batch):
+    """Which form of the pose a generator reads: the joint vector (variant 1) or the drawn skeleton image."""
+    return batch["vector"] if kind == "vanilla1" else Training.to_unit(batch["skeleton"])
+
+
+class GenVanillaNN:
+    """Generate the target person in a pose with a trained network. The course's names:
+    GenVanillaNN(videoSkeTgt, loadFromFile=True, optSkeOrImage=1 (vector) or 2 (image)), then generate(ske)."""
+
+    kind_for_variant = KINDS
+
+    def __init__(self, videoSkeTgt, loadFromFile=True, optSkeOrImage=1, checkpoint=None, device=None):
+        if optSkeOrImage not in KINDS:
+            raise UserError(f"optSkeOrImage must be 1 (joint vector) or 2 (skeleton image), got {optSkeOrImage}")
+        self.kind = KINDS[optSkeOrImage]
+        self.device = pick_device(device)
+        if not loadFromFile:
+            raise UserError("an untrained GenVanillaNN draws noise: train one with python src/GenVanillaNN.py")
+        command = Training.train_command("GenVanillaNN.py", videoSkeTgt, f"--variant {optSkeOrImage}")
+        path = checkpoint or Training.find_checkpoint(videoSkeTgt, self.kind)
+        if path is None:
+            raise UserError(f"no trained {self.kind} model for {videoSkeTgt.name}: train one with {command}")
+        saved = Training.load_checkpoint(path, self.kind, videoSkeTgt, command)
+        self.config, self.checkpoint_path = saved["config"], path
+        self.size = self.config["size"]
+        self.net = build_generator(self.config)
+        self.net.load_state_dict(saved["generator"])
+        self.net.to(self.device).eval()
+
+    @torch.no_grad()
+    def generate(self, ske):
+        """The target person in pose `ske` (crop coordinates): BGR uint8, size x size."""
+        vector, drawing = Training.skeleton_input([ske], self.size)
+        image = self.net(generator_input(self.kind, {"vector": vector, "skeleton": drawing}).to(self.device))
+        return Training.to_uint8_bgr(image)[0]
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Train the vanilla generator (L1 loss) on a target video. "
+                                     "Variant 1 reads the joint vector (DanceDemo GEN_TYPE 2), variant 2 the "
+                                     "skeleton image with a U-Net (GEN_TYPE 3).")
+    parser.add_argument("--variant", type=int, choices=(1, 2), default=2)
+    Training.add_training_arguments(parser, default_size=128)
+    args = parser.parse_args()
+    kind = KINDS[args.variant]
+    command = f"python src/GenVanillaNN.py --target {args.target} --variant {args.variant}"
+    run, resumed = Training.prepare(args, kind, command)
+    device, config = run["device"], run["config"]
+
+    net = Training.prepare_module(build_generator(config), device, run["world"])
+    optimizer = torch.optim.Adam(net.parameters(), lr=config["lr"], betas=(0.5, 0.999))
+    if resumed:
+        Training.unwrap(net).load_state_dict(resumed["generator"])
+        optimizer.load_state_dict(resumed["optimizer"])
+    scaler = Training.grad_scaler(device)
+    if run["rank"] == 0:
+        print(f"{type(Training.unwrap(net)).__name__}: {Training.param_count(net) / 1e6:.2f} M parameters")
+
+    def step(batch):
+        real = Training.to_unit(batch["image"])
+        with Training.autocast(device):
+            fake = net(generator_input(kind, batch))
+        loss = F.l1_loss(fake.float(), real)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        return {"l1": loss.item()}
+
+    def generate_batch(batch):
+        model = Training.unwrap(net)
+        model.eval()
+        with Training.autocast(device):
+            out = model(generator_input(kind, batch))
+        model.train()
+        return out
+
+    def checkpoint():
+        return {**Training.checkpoint_header(kind, config, run["video"]),
+                "generator": Training.unwrap(net).state_dict(), "optimizer": optimizer.state_dict()}
+
+    run.update(step=step, generate_batch=generate_batch, checkpoint=checkpoint)
+    Training.train_loop(run)
+    Training.finish(run)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,402 @@
+"""Training: what GenVanillaNN.py and GenGAN.py share to train a generator on one target video.
+
+- the data: every (skeleton, crop) pair of the target decoded once into memory as uint8 tensors, so a training
+  step never decodes an image; the last val_fraction of the frames (in time) held out and never trained on;
+- the loop: epochs over shuffled batches, a `step(batch)` function from the caller that updates the networks and
+  returns its losses, tqdm showing them; after each epoch the held-out L1, PSNR and SSIM, a sample grid (skeleton |
+  real | generated on held-out frames), the loss curves, and a checkpoint written atomically;
+- devices: CUDA (mixed precision, channels_last), MPS or CPU; several processes under torchrun with
+  DistributedDataParallel (nccl on CUDA, gloo on CPU), where only rank 0 writes files;
+- checkpoints: plain dicts of tensors and numbers, loaded with weights_only=True, that carry their configuration
+  and the identity of the target they were trained on, so a foreign one is refused with one clear line.
+"""
+import contextlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from Runtime import DEFAULT_DATA_DIR, UserError, atomic_write, pick_device
+
+CHECKPOINT_FORMAT = "everybody-dance-checkpoint-1"
+
+
+# ---- data -------------------------------------------------------------------------------------------------------
+
+def split_indices(count, val_fraction):
+    """(train, held-out) frame indices: the last val_fraction of the frames in time are held out.
+
+    A split in time rather than at random, because neighbouring frames are near copies of each other: a random
+    split would score the network on frames it has all but seen.
+    """
+    held_out = int(round(count * val_fraction))
+    if count - held_out < 1:
+        raise UserError(f"the target has {count} frames: too few to hold out {val_fraction:.0%} and train on the rest")
+    return np.arange(count - held_out), np.arange(count - held_out, count)
+
+
+def skeleton_input(skeletons, size):
+    """The networks' two input forms for a list of Skeletons: (joint vectors (N, 26) in [-1, 1],
+    drawn skeleton images (N, 3, size, size) uint8)."""
+    vectors = torch.from_numpy(np.stack([s.as_vector(reduced=True) for s in skeletons]) * 2 - 1).float()
+    drawings = torch.from_numpy(np.stack([s.draw_image(size) for s in skeletons])).permute(0, 3, 1, 2)
+    return vectors, drawings.contiguous()
+
+
+def load_pairs(video, size, indices):
+    """Everything training needs from frames `indices` of a VideoSkeleton, in memory, on the CPU."""
+    vectors, drawings = skeleton_input([video.ske[i] for i in indices], size)
+    images = np.stack([cv2.resize(video.readImage(i), (size, size), interpolation=cv2.INTER_AREA) for i in
+                       tqdm(indices, desc=f"loading {len(indices)} crops", unit="image", leave=False)])
+    return {"vector": vectors, "skeleton": drawings, "image": torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()}
+
+
+def to_unit(batch_uint8):
+    """uint8 images (0..255) -> float in [-1, 1], the range of the generators' tanh output."""
+    return batch_uint8.float().div_(127.5).sub_(1)
+
+
+def to_uint8_bgr(images):
+    """Generator output (N, 3, H, W) in [-1, 1] -> list of H x W x 3 BGR uint8 numpy images."""
+    images = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    return list(images)
+
+
+def shift_jointly(tensors, max_shift, generator):
+    """The same random translation (up to max_shift pixels, edges repeated) applied to every tensor of a batch
+    entry: the pose and the picture move together, so the pairing stays true."""
+    if max_shift == 0:
+        return tensors
+    dx, dy = (int(v) for v in torch.randint(-max_shift, max_shift + 1, (2,), generator=generator))
+    pad = (max_shift, max_shift, max_shift, max_shift)
+    out = []
+    for t in tensors:
+        padded = F.pad(t.float(), pad, mode="replicate").to(t.dtype)
+        height, width = t.shape[-2:]
+        out.append(padded[..., max_shift + dy:max_shift + dy + height, max_shift + dx:max_shift + dx + width])
+    return out
+
+
+# ---- measures ---------------------------------------------------------------------------------------------------
+
+def psnr(a, b):
+    """Peak signal-to-noise ratio in dB between image batches in [-1, 1] (peak-to-peak 2), per image."""
+    mse = ((a.float() - b.float()) ** 2).flatten(1).mean(1)
+    return 10 * torch.log10(4 / mse.clamp_min(1e-10))
+
+
+def ssim(a, b, window=11, sigma=1.5):
+    """Structural similarity (Wang et al. 2004, Gaussian window, on the mean of the channels), per image.
+
+    Inputs in [-1, 1]; the constants use the usual K1 = 0.01, K2 = 0.03 for a dynamic range of 2.
+    """
+    a, b = a.float().mean(1, keepdim=True), b.float().mean(1, keepdim=True)
+    coords = torch.arange(window, dtype=torch.float32, device=a.device) - window // 2
+    g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
+    g = (g / g.sum())
+    kernel = (g[:, None] * g[None, :])[None, None]
+    blur = lambda x: F.conv2d(x, kernel)  # noqa: E731  ("valid" region only, as scikit-image does)
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b, cov = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2, blur(a * b) - mu_a * mu_b
+    c1, c2 = (0.01 * 2) ** 2, (0.03 * 2) ** 2
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return ssim_map.flatten(1).mean(1)
+
+
+# ---- devices and processes --------------------------------------------------------------------------------------
+
+def setup_distributed(device_name):
+    """(device, rank, world_size). Under torchrun (RANK set) join the process group, nanoGPT style."""
+    if int(os.environ.get("RANK", -1)) == -1:
+        return pick_device(device_name), 0, 1
+    rank, local_rank, world = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"]), int(os.environ["WORLD_SIZE"])
+    device = pick_device(device_name)
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device, rank, world
+
+
+def autocast(device):
+    """Mixed precision on CUDA (bfloat16 where the card has it, else float16); full precision elsewhere."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+
+
+def grad_scaler(device):
+    """float16 gradients need scaling to not underflow; bfloat16 and float32 do not."""
+    return torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
+
+
+def prepare_module(module, device, world):
+    """Move to the device (channels_last on CUDA, faster convolutions) and wrap for DDP when distributed."""
+    module = module.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
+    if world > 1:
+        module = torch.nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda"
+                                                           else None)
+    return module
+
+
+def unwrap(module):
+    return module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
+
+
+# ---- checkpoints ------------------------------------------------------------------------------------------------
+
+def target_identity(video):
+    """What a checkpoint must match to be used with a target dataset: the video and the crop layout."""
+    return {"name": video.name, "fingerprint": video.fingerprint, "crop_box": list(video.crop_box),
+            "crop_size": video.crop_size}
+
+
+def checkpoint_header(kind, config, video):
+    """What every checkpoint starts with: what it is, how it was made, and for which target. Plain values only,
+    so that torch.load(weights_only=True) reads it back."""
+    return {"format": CHECKPOINT_FORMAT, "kind": kind, "config": dict(config), "target": target_identity(video),
+            "versions": {"torch": str(torch.__version__)}}
+
+
+def save_checkpoint(path, checkpoint):
+    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def load_checkpoint(path, kind, video=None, train_command=None):
+    """Load and check a checkpoint: UserError with one clear line if it is missing, damaged, foreign or of another
+    kind. weights_only=True: a checkpoint can hold tensors and plain values, never code."""
+    path = Path(path)
+    if not path.exists():
+        hint = f": train one with {train_command}" if train_command else ""
+        raise UserError(f"no checkpoint at {path}{hint}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for a damaged or unsafe file
+        raise UserError(f"{path} is not a readable checkpoint ({type(error).__name__}): delete it and train again")
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path} is not a checkpoint of this project")
+    if checkpoint.get("kind") != kind:
+        raise UserError(f"{path} holds a '{checkpoint.get('kind')}' model, not the '{kind}' asked for")
+    if video is not None and checkpoint.get("target") != target_identity(video):
+        trained_on = checkpoint.get("target", {}).get("name", "?")
+        raise UserError(f"{path} was trained on target '{trained_on}' with another video or crop, not on "
+                        f"{video.video_path.name} as cached now: train one for it"
+                        + (f" with {train_command}" if train_command else ""))
+    return checkpoint
+
+
+# ---- pictures ---------------------------------------------------------------------------------------------------
+
+def save_sample_grid(path, skeletons, reals, generated):
+    """One row per held-out frame: drawn skeleton | real crop | generated (all BGR uint8 of one size)."""
+    rows = [np.hstack([s, r, g]) for s, r, g in zip(skeletons, reals, generated)]
+    grid = np.vstack(rows)
+    atomic_write(path, lambda tmp: cv2.imwrite(tmp, grid) or (_ for _ in ()).throw(OSError(f"cannot write {tmp}")))
+
+
+def save_loss_plot(path, history):
+    """Every loss per epoch, training and held-out, on one log-scale plot."""
+    import matplotlib
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    epochs = [h["epoch"] for h in history]
+    for key in history[-1]:
+        if key != "epoch" and all(key in h for h in history):
+            axis.plot(epochs, [h[key] for h in history], marker="o" if len(history) < 30 else None, label=key)
+    axis.set_xlabel("epoch")
+    axis.set_yscale("symlog", linthresh=1e-2)
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
+    plt.close(figure)
+
+
+# ---- the loop ---------------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def evaluate(generate_batch, data, indices, device, batch_size=32):
+    """Held-out L1, PSNR (dB) and SSIM of the generator, and its outputs for the first frames (for the grid)."""
+    l1, psnr_sum, ssim_sum, first = 0.0, 0.0, 0.0, None
+    for start in range(0, len(indices), batch_size):
+        chosen = indices[start:start + batch_size]
+        real = to_unit(data["image"][chosen].to(device))
+        fake = generate_batch({k: v[chosen].to(device) for k, v in data.items()}).float()
+        l1 += (fake - real).abs().flatten(1).mean(1).sum().item()
+        psnr_sum += psnr(fake, real).sum().item()
+        ssim_sum += ssim(fake, real).sum().item()
+        first = fake if first is None else first
+    n = len(indices)
+    return {"val_l1": l1 / n, "val_psnr": psnr_sum / n, "val_ssim": ssim_sum / n}, first
+
+
+def train_loop(run):
+    """Train for run["epochs"] epochs from run["start_epoch"]; see the module docstring. `run` is a dict:
+
+    config, data (load_pairs on the training frames, CPU), held_out (the same on held-out frames), train_indices,
+    step(batch) -> {loss name: float}, generate_batch(batch) -> images in [-1, 1], checkpoint() -> dict,
+    out_dir, name, device, rank, world, history (list of per-epoch dicts, continued on resume).
+    """
+    config, device, rank, world = run["config"], run["device"], run["rank"], run["world"]
+    master = rank == 0
+    data, held_out = run["data"], run["held_out"]
+    count = len(data["image"])
+    batch_size = config["batch_size"]
+    steps_per_epoch = max(1, count // (batch_size * world))
+    shuffle = torch.Generator().manual_seed(config["seed"])
+    out_dir, name = Path(run["out_dir"]), run["name"]
+    grid_count = min(6, len(held_out["image"]))
+    budget = config.get("time_budget_minutes")
+    loop_started = time.perf_counter()
+
+    for epoch in range(run["start_epoch"], config["epochs"]):
+        if budget is not None and time.perf_counter() - loop_started > budget * 60:
+            if master:
+                print(f"time budget of {budget:g} minutes spent: stopping after epoch {epoch}")
+            break
+        shuffle.manual_seed(config["seed"] + epoch)  # the same order on every rank; each takes its own share
+        order = torch.randperm(count, generator=shuffle)[rank::world]
+        totals, started = {}, time.perf_counter()
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config['epochs']}", unit="step",
+                   disable=not master)
+        for step_index in bar:
+            chosen = order[step_index * batch_size:(step_index + 1) * batch_size]
+            batch = {k: v[chosen] for k, v in data.items()}
+            if config.get("augment_shift", 0):
+                batch["skeleton"], batch["image"] = shift_jointly([batch["skeleton"], batch["image"]],
+                                                                  config["augment_shift"], shuffle)
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            losses = run["step"](batch)
+            for key, value in losses.items():
+                totals[key] = totals.get(key, 0.0) + value
+            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+        seconds = time.perf_counter() - started
+        if not master:
+            continue
+        record = {"epoch": epoch + 1, **{k: v / steps_per_epoch for k, v in totals.items()}}
+        scores, generated = evaluate(run["generate_batch"], held_out, np.arange(len(held_out["image"])), device)
+        record.update(scores)
+        record["images_per_s"] = steps_per_epoch * batch_size * world / seconds
+        run["history"].append(record)
+        print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"))
+        drawings = [d.permute(1, 2, 0).numpy() for d in held_out["skeleton"][:grid_count]]
+        reals = [r.permute(1, 2, 0).numpy() for r in held_out["image"][:grid_count]]
+        save_sample_grid(out_dir / f"{name}_samples" / f"epoch_{epoch + 1:03d}.png", drawings, reals,
+                         to_uint8_bgr(generated[:grid_count]))
+        save_loss_plot(out_dir / f"{name}_loss.png", run["history"])
+        checkpoint = run["checkpoint"]()
+        checkpoint.update(epoch=epoch + 1, history=run["history"])
+        save_checkpoint(out_dir / f"{name}.pt", checkpoint)
+        atomic_write(out_dir / f"{name}_history.json", lambda tmp: Path(tmp).write_text(json.dumps(run["history"])))
+    if world > 1:
+        torch.distributed.barrier()
+
+
+def param_count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def log2_int(size):
+    n = int(round(math.log2(size)))
+    if 2 ** n != size:
+        raise UserError(f"image size must be a power of two, got {size}")
+    return n
+
+
+# ---- the command line shared by the trainers --------------------------------------------------------------------
+
+def add_training_arguments(parser, default_size):
+    parser.add_argument("--target", type=Path, required=True, help="video of the person to learn")
+    parser.add_argument("--epochs", type=int, default=10, help="train until this many epochs in all (default 10)")
+    parser.add_argument("--size", type=int, default=default_size, choices=(64, 128, 256),
+                        help=f"image side in pixels (default {default_size})")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (betas 0.5, 0.999)")
+    parser.add_argument("--ngf", type=int, default=32, help="channels of the generator's first layer (default 32)")
+    parser.add_argument("--val-fraction", type=float, default=0.2,
+                        help="last fraction of the frames, in time, held out and never trained on (default 0.2)")
+    parser.add_argument("--augment", action="store_true", help="random joint shifts of pose and image, up to 1/32")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
+                        help="stop after the epoch during which this many minutes of training have passed")
+    parser.add_argument("--mod-frame", type=int, default=1, help="use every N-th target frame (default 1)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="where the target's cache and models live")
+    parser.add_argument("--resume", action="store_true", help="continue the checkpoint of this kind and size")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
+
+
+def train_command(script, video, *options):
+    """The command that trains a model for `video`, to print where one is missing."""
+    data_dir = "" if video.dir.parent == DEFAULT_DATA_DIR else f" --data-dir {video.dir.parent}"
+    return f"python src/{script} --target {video.video_path}{data_dir}" + "".join(f" {o}" for o in options)
+
+
+def checkpoint_path(video, kind, size):
+    """Checkpoints live with the target's data, so DanceDemo finds them from the target video alone."""
+    return video.dir / "models" / f"{kind}_{size}.pt"
+
+
+def find_checkpoint(video, kind):
+    """The most recently written checkpoint of this kind for this target, or None."""
+    found = sorted((video.dir / "models").glob(f"{kind}_*.pt"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def prepare(args, kind, train_command):
+    """Set up a training run from the parsed arguments: devices, processes, the target data, and the checkpoint
+    to resume. Returns (run dict without step/generate_batch/checkpoint, checkpoint to resume or None)."""
+    from VideoSkeleton import VideoSkeleton
+
+    if args.epochs < 1 or args.batch_size < 1 or not 0 < args.val_fraction < 1:
+        raise UserError("--epochs and --batch-size must be 1 or more, --val-fraction between 0 and 1")
+    device, rank, world = setup_distributed(args.device)
+    torch.manual_seed(args.seed + rank)
+    if rank == 0:  # one process builds the cache if needed; the others wait, then read it
+        video = VideoSkeleton(args.target, mod_frame=args.mod_frame, data_dir=args.data_dir)
+    if world > 1:
+        torch.distributed.barrier()
+    if rank != 0:
+        video = VideoSkeleton(args.target, mod_frame=args.mod_frame, data_dir=args.data_dir)
+    train_indices, held_out_indices = split_indices(video.skeCount(), args.val_fraction)
+    config = {"kind": kind, "size": args.size, "ngf": args.ngf, "batch_size": args.batch_size, "lr": args.lr,
+              "val_fraction": args.val_fraction, "seed": args.seed, "epochs": args.epochs,
+              "augment_shift": args.size // 32 if args.augment else 0, "time_budget_minutes": args.time_budget}
+    path = checkpoint_path(video, kind, args.size)
+    resumed = None
+    if args.resume:
+        resumed = load_checkpoint(path, kind, video, train_command)
+        fixed = ("size", "ngf", "val_fraction")
+        changed = [k for k in fixed if resumed["config"].get(k) != config[k]]
+        if changed:
+            raise UserError(f"cannot resume {path}: it was trained with " +
+                            ", ".join(f"{k}={resumed['config'][k]}" for k in changed))
+        if resumed["epoch"] >= args.epochs:
+            raise UserError(f"{path} has already trained {resumed['epoch']} epochs: ask for more with --epochs")
+    elif path.exists() and rank == 0:
+        raise UserError(f"{path} exists: add --resume to continue it, or delete it to start over")
+    run = {"config": config, "device": device, "rank": rank, "world": world, "video": video,
+           "train_indices": train_indices, "data": load_pairs(video, args.size, train_indices),
+           "held_out": load_pairs(video, args.size, held_out_indices), "out_dir": path.parent,
+           "name": path.stem, "start_epoch": resumed["epoch"] if resumed else 0,
+           "history": resumed["history"] if resumed else []}
+    if rank == 0:
+        print(f"{kind}: {len(train_indices)} training frames, {len(held_out_indices)} held out, {args.size} px, "
+              f"on {device}" + (f" x {world} processes" if world > 1 else "") +
+              (f", resuming after epoch {run['start_epoch']}" if resumed else ""))
+    return run, resumed
+
+
+def finish(run):
+    if run["world"] > 1:
+        torch.distributed.destroy_process_group()
+    if run["rank"] == 0:
+        print(f"checkpoint, samples and loss plot in {run['out_dir']}/{run['name']}*")
