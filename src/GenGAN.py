@@ -17,8 +17,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import Training
-from GenVanillaNN import build_generator, generator_input
-from Runtime import UserError, pick_device, run_main
+from GenVanillaNN import TrainedGenerator, build_generator, evaluation_generator, generator_input
+from Runtime import UserError, run_main
 
 KIND = "gan"
 
@@ -84,30 +84,63 @@ def gradient_penalty(discriminator, condition, real, fake):
     return ((gradients.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
-class GenGAN:
-    """Generate the target person in a pose with a trained GAN generator: GenGAN(videoSkeTgt), generate(ske)."""
+def build_discriminator(config):
+    """The PatchGAN for a configuration: 3 strided layers (70 px patches) from 128 px up, 2 (34 px) at 64 px."""
+    return NLayerDiscriminator(ndf=config["ndf"], n_layers=3 if config["size"] > 64 else 2)
+
+
+def gan_step(generator, discriminator, optimizer_g, optimizer_d, config, device):
+    """The training step: one batch (uint8 tensors on the device) -> one update of D, then one of G."""
+    gan_loss = GANLoss(config["gan_mode"])
+    scaler = Training.grad_scaler(device)
+
+    def step(batch):
+        condition = Training.to_unit(batch["skeleton"])
+        real = Training.to_unit(batch["image"])
+        with Training.autocast(device):
+            fake = generator(generator_input(KIND, batch))
+
+        # Discriminator: real pairs towards real, generated pairs towards fake.
+        with Training.autocast(device):
+            loss_d = (gan_loss(discriminator(condition, real), True) +
+                      gan_loss(discriminator(condition, fake.detach()), False)) * 0.5
+        if config["gan_mode"] == "wgangp":
+            penalty = gradient_penalty(discriminator, condition, real, fake.detach().float())
+            loss_d = loss_d + config["lambda_gp"] * penalty
+        optimizer_d.zero_grad(set_to_none=True)
+        scaler.scale(loss_d).backward()
+        scaler.step(optimizer_d)
+
+        # Generator: fool the discriminator, stay near the real image in L1 (and in D's features if asked).
+        with Training.autocast(device):
+            scores_fake, features_fake = discriminator(condition, fake, features=True)
+            loss_gan = gan_loss(scores_fake, True)
+            loss_fm = torch.zeros((), device=device)
+            if config["lambda_fm"] > 0:
+                with torch.no_grad():
+                    _, features_real = discriminator(condition, real, features=True)
+                loss_fm = sum(F.l1_loss(f.float(), r.float()) for f, r in zip(features_fake, features_real))
+        loss_l1 = F.l1_loss(fake.float(), real)
+        loss_g = loss_gan + config["lambda_l1"] * loss_l1 + config["lambda_fm"] * loss_fm
+        optimizer_g.zero_grad(set_to_none=True)
+        scaler.scale(loss_g).backward()
+        scaler.step(optimizer_g)
+        scaler.update()
+        losses = {"d": loss_d.item(), "g_gan": loss_gan.item(), "l1": loss_l1.item()}
+        if config["lambda_fm"] > 0:
+            losses["fm"] = loss_fm.item()
+        return losses
+
+    return step
+
+
+class GenGAN(TrainedGenerator):
+    """Generate the target person with the trained GAN's generator: GenGAN(videoSkeTgt), then generate(ske)."""
 
     def __init__(self, videoSkeTgt, loadFromFile=True, checkpoint=None, device=None):
         if not loadFromFile:
             raise UserError("an untrained GenGAN draws noise: train one with python src/GenGAN.py")
-        command = Training.train_command("GenGAN.py", videoSkeTgt)
-        path = checkpoint or Training.find_checkpoint(videoSkeTgt, KIND)
-        if path is None:
-            raise UserError(f"no trained GAN for {videoSkeTgt.name}: train one with {command}")
-        saved = Training.load_checkpoint(path, KIND, videoSkeTgt, command)
-        self.device = pick_device(device)
-        self.config, self.checkpoint_path = saved["config"], path
-        self.size = self.config["size"]
-        self.net = build_generator(self.config)
-        self.net.load_state_dict(saved["generator"])
-        self.net.to(self.device).eval()
-
-    @torch.no_grad()
-    def generate(self, ske):
-        """The target person in pose `ske` (crop coordinates): BGR uint8, size x size."""
-        vector, drawing = Training.skeleton_input([ske], self.size)
-        image = self.net(generator_input(KIND, {"vector": vector, "skeleton": drawing}).to(self.device))
-        return Training.to_uint8_bgr(image)[0]
+        super().__init__(videoSkeTgt, KIND, Training.train_command("GenGAN.py", videoSkeTgt), checkpoint, device)
 
 
 def main():
@@ -131,8 +164,7 @@ def main():
         raise UserError(f"cannot resume: the checkpoint was trained with --gan-mode {resumed['config']['gan_mode']}")
 
     generator = Training.prepare_module(build_generator(config), device, run["world"])
-    discriminator = Training.prepare_module(NLayerDiscriminator(ndf=args.ndf, n_layers=3 if args.size > 64 else 2),
-                                            device, run["world"])
+    discriminator = Training.prepare_module(build_discriminator(config), device, run["world"])
     optimizer_g = torch.optim.Adam(generator.parameters(), lr=config["lr"], betas=(0.5, 0.999))
     optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=config["lr"], betas=(0.5, 0.999))
     if resumed:
@@ -140,55 +172,11 @@ def main():
         Training.unwrap(discriminator).load_state_dict(resumed["discriminator"])
         optimizer_g.load_state_dict(resumed["optimizer_g"])
         optimizer_d.load_state_dict(resumed["optimizer_d"])
-    gan_loss = GANLoss(args.gan_mode)
-    scaler = Training.grad_scaler(device)
     if run["rank"] == 0:
         print(f"generator {Training.param_count(generator) / 1e6:.2f} M parameters, "
               f"discriminator {Training.param_count(discriminator) / 1e6:.2f} M, {args.gan_mode} loss")
 
-    def step(batch):
-        condition = Training.to_unit(batch["skeleton"])
-        real = Training.to_unit(batch["image"])
-        with Training.autocast(device):
-            fake = generator(generator_input(KIND, batch))
-
-        # Discriminator: real pairs towards real, generated pairs towards fake.
-        with Training.autocast(device):
-            loss_d = (gan_loss(discriminator(condition, real), True) +
-                      gan_loss(discriminator(condition, fake.detach()), False)) * 0.5
-        if args.gan_mode == "wgangp":
-            loss_d = loss_d + args.lambda_gp * gradient_penalty(discriminator, condition, real, fake.detach().float())
-        optimizer_d.zero_grad(set_to_none=True)
-        scaler.scale(loss_d).backward()
-        scaler.step(optimizer_d)
-
-        # Generator: fool the discriminator, stay near the real image in L1 (and in D's features if asked).
-        with Training.autocast(device):
-            scores_fake, features_fake = discriminator(condition, fake, features=True)
-            loss_gan = gan_loss(scores_fake, True)
-            loss_fm = torch.zeros((), device=device)
-            if args.lambda_fm > 0:
-                with torch.no_grad():
-                    _, features_real = discriminator(condition, real, features=True)
-                loss_fm = sum(F.l1_loss(f.float(), r.float()) for f, r in zip(features_fake, features_real))
-        loss_l1 = F.l1_loss(fake.float(), real)
-        loss_g = loss_gan + args.lambda_l1 * loss_l1 + args.lambda_fm * loss_fm
-        optimizer_g.zero_grad(set_to_none=True)
-        scaler.scale(loss_g).backward()
-        scaler.step(optimizer_g)
-        scaler.update()
-        losses = {"d": loss_d.item(), "g_gan": loss_gan.item(), "l1": loss_l1.item()}
-        if args.lambda_fm > 0:
-            losses["fm"] = loss_fm.item()
-        return losses
-
-    def generate_batch(batch):
-        model = Training.unwrap(generator)
-        model.eval()
-        with Training.autocast(device):
-            out = model(generator_input(KIND, batch))
-        model.train()
-        return out
+    step = gan_step(generator, discriminator, optimizer_g, optimizer_d, config, device)
 
     def checkpoint():
         return {**Training.checkpoint_header(KIND, config, run["video"]),
@@ -196,7 +184,7 @@ def main():
                 "discriminator": Training.unwrap(discriminator).state_dict(),
                 "optimizer_g": optimizer_g.state_dict(), "optimizer_d": optimizer_d.state_dict()}
 
-    run.update(step=step, generate_batch=generate_batch, checkpoint=checkpoint)
+    run.update(step=step, generate_batch=evaluation_generator(generator, KIND, device), checkpoint=checkpoint)
     Training.train_loop(run)
     Training.finish(run)
 

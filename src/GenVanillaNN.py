@@ -102,26 +102,53 @@ def generator_input(kind, batch):
     return batch["vector"] if kind == "vanilla1" else Training.to_unit(batch["skeleton"])
 
 
-class GenVanillaNN:
-    """Generate the target person in a pose with a trained network. The course's names:
-    GenVanillaNN(videoSkeTgt, loadFromFile=True, optSkeOrImage=1 (vector) or 2 (image)), then generate(ske)."""
+def l1_step(net, optimizer, kind, device):
+    """The training step: one batch (uint8 tensors on the device) -> one Adam update on the L1 loss."""
+    scaler = Training.grad_scaler(device)
 
-    kind_for_variant = KINDS
+    def step(batch):
+        real = Training.to_unit(batch["image"])
+        with Training.autocast(device):
+            fake = net(generator_input(kind, batch))
+        loss = F.l1_loss(fake.float(), real)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        return {"l1": loss.item()}
 
-    def __init__(self, videoSkeTgt, loadFromFile=True, optSkeOrImage=1, checkpoint=None, device=None):
-        if optSkeOrImage not in KINDS:
-            raise UserError(f"optSkeOrImage must be 1 (joint vector) or 2 (skeleton image), got {optSkeOrImage}")
-        self.kind = KINDS[optSkeOrImage]
-        self.device = pick_device(device)
-        if not loadFromFile:
-            raise UserError("an untrained GenVanillaNN draws noise: train one with python src/GenVanillaNN.py")
-        command = Training.train_command("GenVanillaNN.py", videoSkeTgt, f"--variant {optSkeOrImage}")
-        path = checkpoint or Training.find_checkpoint(videoSkeTgt, self.kind)
+    return step
+
+
+def evaluation_generator(net, kind, device):
+    """train_loop's generate_batch: the network in eval mode (BatchNorm's running statistics) on a batch."""
+
+    def generate_batch(batch):
+        model = Training.unwrap(net)
+        model.eval()
+        with Training.autocast(device):
+            out = model(generator_input(kind, batch))
+        model.train()
+        return out
+
+    return generate_batch
+
+
+class TrainedGenerator:
+    """A generator network trained on a target video, loaded from its checkpoint; generate(ske) draws the person.
+
+    The checkpoint is `checkpoint` if given, else the newest of this kind among the target's models. GenGAN's
+    generator is the same network used the same way: only its training differs.
+    """
+
+    def __init__(self, videoSkeTgt, kind, train_command, checkpoint=None, device=None):
+        path = checkpoint or Training.find_checkpoint(videoSkeTgt, kind)
         if path is None:
-            raise UserError(f"no trained {self.kind} model for {videoSkeTgt.name}: train one with {command}")
-        saved = Training.load_checkpoint(path, self.kind, videoSkeTgt, command)
-        self.config, self.checkpoint_path = saved["config"], path
+            raise UserError(f"no trained {kind} model for {videoSkeTgt.name}: train one with {train_command}")
+        saved = Training.load_checkpoint(path, kind, videoSkeTgt, train_command)
+        self.kind, self.checkpoint_path, self.config = kind, path, saved["config"]
         self.size = self.config["size"]
+        self.device = pick_device(device)
         self.net = build_generator(self.config)
         self.net.load_state_dict(saved["generator"])
         self.net.to(self.device).eval()
@@ -132,6 +159,19 @@ class GenVanillaNN:
         vector, drawing = Training.skeleton_input([ske], self.size)
         image = self.net(generator_input(self.kind, {"vector": vector, "skeleton": drawing}).to(self.device))
         return Training.to_uint8_bgr(image)[0]
+
+
+class GenVanillaNN(TrainedGenerator):
+    """The course's names: GenVanillaNN(videoSkeTgt, loadFromFile=True, optSkeOrImage=1 (joint vector) or 2
+    (skeleton image)), then generate(ske)."""
+
+    def __init__(self, videoSkeTgt, loadFromFile=True, optSkeOrImage=1, checkpoint=None, device=None):
+        if optSkeOrImage not in KINDS:
+            raise UserError(f"optSkeOrImage must be 1 (joint vector) or 2 (skeleton image), got {optSkeOrImage}")
+        if not loadFromFile:
+            raise UserError("an untrained GenVanillaNN draws noise: train one with python src/GenVanillaNN.py")
+        command = Training.train_command("GenVanillaNN.py", videoSkeTgt, f"--variant {optSkeOrImage}")
+        super().__init__(videoSkeTgt, KINDS[optSkeOrImage], command, checkpoint, device)
 
 
 def main():
@@ -151,34 +191,15 @@ def main():
     if resumed:
         Training.unwrap(net).load_state_dict(resumed["generator"])
         optimizer.load_state_dict(resumed["optimizer"])
-    scaler = Training.grad_scaler(device)
     if run["rank"] == 0:
         print(f"{type(Training.unwrap(net)).__name__}: {Training.param_count(net) / 1e6:.2f} M parameters")
-
-    def step(batch):
-        real = Training.to_unit(batch["image"])
-        with Training.autocast(device):
-            fake = net(generator_input(kind, batch))
-        loss = F.l1_loss(fake.float(), real)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        return {"l1": loss.item()}
-
-    def generate_batch(batch):
-        model = Training.unwrap(net)
-        model.eval()
-        with Training.autocast(device):
-            out = model(generator_input(kind, batch))
-        model.train()
-        return out
+    step = l1_step(net, optimizer, kind, device)
 
     def checkpoint():
         return {**Training.checkpoint_header(kind, config, run["video"]),
                 "generator": Training.unwrap(net).state_dict(), "optimizer": optimizer.state_dict()}
 
-    run.update(step=step, generate_batch=generate_batch, checkpoint=checkpoint)
+    run.update(step=step, generate_batch=evaluation_generator(net, kind, device), checkpoint=checkpoint)
     Training.train_loop(run)
     Training.finish(run)
 

@@ -211,7 +211,7 @@ class VideoSkeleton:
             return "its skeleton arrays and crops do not match"
         self.manifest = manifest
         self.landmarks, self.frame_index = landmarks, frame_index
-        self.ske = [Skeleton(l) for l in landmarks]
+        self.ske = [Skeleton(pose) for pose in landmarks]
         self.crop_box = tuple(manifest["crop_box"])
         self.width, self.height = manifest["video"]["width"], manifest["video"]["height"]
         self.fps = manifest["video"]["fps"]

@@ -1,12 +1,18 @@
 """bench.py: how fast the pieces run, measured on your videos and printed as a table (and JSON with --json).
 
-    python src/bench.py --target VIDEO --source VIDEO [--data-dir DIR] [--json OUT.json]
+    python src/bench.py spine --target VIDEO --source VIDEO [--data-dir DIR] [--json OUT.json]
+    python src/bench.py train --target VIDEO [--sizes 64 128 256] [--device D] [--data-dir DIR] [--json OUT.json]
 
+spine:
 - mediapipe alone: the detector on frames decoded to RGB beforehand, nothing else: the ceiling for preprocessing;
 - preprocess: VideoSkeleton with FORCE_COMPUTE, every frame (decode, detect, crop, write), end to end;
 - reload: VideoSkeleton from its cache;
 - nearest: GenNearest queries per second (the source's poses against the target's frames);
 - demo: DanceDemo with GEN_TYPE 1, frames written per second (caches warm).
+train (the same step functions and batch handling as the trainers, default configuration, batch 16):
+- bare: the training step alone on one batch already on the device: the network's own speed;
+- fed: the step fed as train_loop feeds it: a random batch indexed out of the target's crops in memory, moved to
+  the device. The gap between the two is what the data path costs.
 """
 import argparse
 import json
@@ -36,16 +42,8 @@ def bench_mediapipe(video):
     return {"frames": len(frames), "found": found, "fps": len(frames) / seconds}
 
 
-def main():
-    parser = argparse.ArgumentParser(description="Measure preprocessing, nearest-neighbour and demo speed.")
-    parser.add_argument("--target", type=Path, required=True)
-    parser.add_argument("--source", type=Path, required=True)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args()
-    results = {"machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {cv2.getNumberOfCPUs()} cores",
-               "target": str(args.target), "source": str(args.source)}
-
+def bench_spine(args):
+    results = {"target": str(args.target), "source": str(args.source)}
     # MediaPipe includes its colour conversion in PoseDetector; the frames are decoded before the clock starts.
     results["mediapipe_alone"] = bench_mediapipe(args.target)
     started = time.perf_counter()
@@ -75,7 +73,6 @@ def main():
     results["demo"] = {"frames": frames, "codec": codec, "fps": frames / (time.perf_counter() - started)}
     out.unlink()
 
-    print(f"\nmachine: {results['machine']}")
     print(f"mediapipe alone : {results['mediapipe_alone']['fps']:7.1f} frames/s "
           f"({results['mediapipe_alone']['found']}/{results['mediapipe_alone']['frames']} with a person)")
     print(f"preprocess      : {results['preprocess']['fps']:7.1f} frames/s "
@@ -85,8 +82,86 @@ def main():
     print(f"nearest         : {results['nearest']['queries_per_s']:7.0f} queries/s over "
           f"{results['nearest']['target_frames']} target frames")
     print(f"demo (GEN 1)    : {results['demo']['fps']:7.1f} frames/s ({codec})")
+    return results
+
+
+def time_steps(step, next_batch, steps, device):
+    """Seconds per step, after two warm-up steps, waiting for the GPU to finish."""
+    import torch
+
+    for _ in range(2):
+        step(next_batch())
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step(next_batch())
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - started) / steps
+
+
+def bench_train(args):
+    import torch
+
+    import Training
+    from GenGAN import build_discriminator, gan_step
+    from GenVanillaNN import build_generator, l1_step
+    from Runtime import pick_device
+
+    device = pick_device(args.device)
+    video = VideoSkeleton(args.target, mod_frame=1, data_dir=args.data_dir)
+    results = {"target": str(args.target), "device": str(device), "batch_size": args.batch_size, "rows": []}
+    print(f"device {device}, batch {args.batch_size}, torch threads {torch.get_num_threads()}")
+    for size in args.sizes:
+        data = Training.load_pairs(video, size, np.arange(min(video.skeCount(), 4 * args.batch_size)))
+        for kind in ("vanilla1", "vanilla2", "gan"):
+            config = {"kind": kind, "size": size, "ngf": 32, "ndf": 64, "lr": 2e-4, "gan_mode": "lsgan",
+                      "lambda_l1": 100.0, "lambda_fm": 0.0, "lambda_gp": 10.0}
+            torch.manual_seed(0)
+            generator = Training.prepare_module(build_generator(config), device, 1)
+            optimizer = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+            if kind == "gan":
+                discriminator = Training.prepare_module(build_discriminator(config), device, 1)
+                optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+                step = gan_step(generator, discriminator, optimizer, optimizer_d, config, device)
+            else:
+                step = l1_step(generator, optimizer, kind, device)
+            on_device = {k: v[:args.batch_size].to(device) for k, v in data.items()}
+            steps = max(2, int(args.steps * 64 / size))
+            bare = time_steps(step, lambda: on_device, steps, device)
+            count = len(data["image"])
+            fed = time_steps(step, lambda: {k: v[torch.randint(count, (args.batch_size,))].to(device)
+                                            for k, v in data.items()}, steps, device)
+            row = {"kind": kind, "size": size, "bare_step_s": bare, "bare_images_per_s": args.batch_size / bare,
+                   "fed_step_s": fed, "fed_images_per_s": args.batch_size / fed}
+            results["rows"].append(row)
+            print(f"{kind:9s} {size:4d} px: bare {1000 * bare:8.1f} ms/step ({row['bare_images_per_s']:7.1f} img/s), "
+                  f"fed {1000 * fed:8.1f} ms/step ({row['fed_images_per_s']:7.1f} img/s)")
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Measure preprocessing, nearest-neighbour, demo and training speed.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    spine = commands.add_parser("spine", help="preprocessing, cache reload, nearest neighbour, demo")
+    spine.add_argument("--target", type=Path, required=True)
+    spine.add_argument("--source", type=Path, required=True)
+    train = commands.add_parser("train", help="training step time per network and size")
+    train.add_argument("--target", type=Path, required=True)
+    train.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--steps", type=int, default=8, help="timed steps at 64 px (fewer at larger sizes)")
+    train.add_argument("--device", default=None)
+    for command in (spine, train):
+        command.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+        command.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    machine = f"{platform.machine()}, {cv2.getNumberOfCPUs()} cores"
+    print(f"machine: {machine}")
+    results = bench_spine(args) if args.command == "spine" else bench_train(args)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        args.json.write_text(json.dumps({"machine": machine, **results}, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 """Writing and reading back real .mp4 files, through ffmpeg's H.264 and through OpenCV's mp4v."""
 import shutil
 
-import cv2
 import numpy as np
 import pytest
 
@@ -9,7 +8,7 @@ import VideoIO
 from Runtime import UserError
 
 
-def write_ramp(path, frames=24, size=(96, 64), monkeypatch=None):
+def write_ramp(path, frames=24, size=(96, 64)):
     with VideoIO.VideoWriter(path, 12, size) as video:
         for i in range(frames):
             video.write(np.full((size[1], size[0], 3), 8 * i, np.uint8))

@@ -1,0 +1,112 @@
+"""The networks on synthetic tensors, and real training steps on real sample crops."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import Training
+from GenGAN import GANLoss, NLayerDiscriminator, gradient_penalty
+from GenVanillaNN import UnetGenerator, VectorToImage, build_generator
+
+
+@pytest.mark.parametrize("size", [64, 128, 256])
+def test_generators_make_images_of_their_size_in_tanh_range(size):
+    torch.manual_seed(0)
+    unet = build_generator({"kind": "gan", "size": size, "ngf": 8}).eval()
+    vector_net = build_generator({"kind": "vanilla1", "size": size, "ngf": 8}).eval()
+    assert isinstance(unet, UnetGenerator) and isinstance(vector_net, VectorToImage)
+    with torch.no_grad():
+        from_image = unet(torch.rand(2, 3, size, size) * 2 - 1)
+        from_vector = vector_net(torch.rand(2, 26) * 2 - 1)
+    for out in (from_image, from_vector):
+        assert out.shape == (2, 3, size, size)
+        assert out.min() >= -1 and out.max() <= 1
+
+
+def test_unet_skips_carry_the_input_to_the_output():
+    """Through the skip connections the outermost layer sees the input: changing one corner of the input changes
+    the output there more than far away."""
+    torch.manual_seed(0)
+    unet = UnetGenerator(num_downs=5, ngf=8).eval()
+    x = torch.zeros(1, 3, 64, 64)
+    y = x.clone()
+    y[:, :, :8, :8] = 1
+    with torch.no_grad():
+        change = (unet(y) - unet(x)).abs().mean(1)[0]
+    assert change[:8, :8].mean() > 3 * change[40:, 40:].mean()
+
+
+def test_patch_discriminator_scores_patches_of_the_pose_and_image_pair():
+    discriminator = NLayerDiscriminator(input_nc=6, ndf=8, n_layers=3)
+    scores, features = discriminator(torch.rand(2, 3, 128, 128), torch.rand(2, 3, 128, 128), features=True)
+    assert scores.shape == (2, 1, 14, 14)  # one score per overlapping patch
+    assert len(features) == 4
+    with pytest.raises(RuntimeError):  # it needs the pose: an image alone has the wrong number of channels
+        discriminator.layers[0](torch.rand(2, 3, 128, 128))
+
+
+@pytest.mark.parametrize("mode", ["bce", "lsgan", "wgangp"])
+def test_gan_loss_prefers_the_right_answer(mode):
+    loss = GANLoss(mode)
+    high, low = torch.full((2, 1, 4, 4), 1.0), torch.full((2, 1, 4, 4), 0.0)
+    assert loss(high, True) < loss(low, True)
+    assert loss(low, False) < loss(high, False)
+
+
+def test_gradient_penalty_is_zero_for_a_unit_gradient_critic():
+    class Linear(torch.nn.Module):  # score = sum of pixels * w, with |w| = 1: gradient norm exactly 1
+        def forward(self, condition, image):
+            w = torch.ones_like(image) / image[0].numel() ** 0.5
+            return (image * w).flatten(1).sum(1)
+    real, fake = torch.rand(3, 3, 8, 8), torch.rand(3, 3, 8, 8)
+    assert gradient_penalty(Linear(), None, real, fake).item() == pytest.approx(0, abs=1e-6)
+
+
+def test_psnr_and_ssim_on_known_cases():
+    torch.manual_seed(0)
+    a = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert Training.ssim(a, a).tolist() == pytest.approx([1, 1], abs=1e-5)
+    assert Training.psnr(a, a + 0.02).tolist() == pytest.approx([20 * torch.log10(torch.tensor(2 / 0.02)).item()] * 2,
+                                                                 rel=1e-4)
+    assert (Training.ssim(a, torch.rand(2, 3, 32, 32) * 2 - 1) < 0.1).all()
+
+
+@pytest.fixture(scope="module")
+def real_batch(sample_target):
+    data = Training.load_pairs(sample_target, 64, list(range(0, 80, 10)))
+    return {"skeleton": Training.to_unit(data["skeleton"]), "vector": data["vector"],
+            "image": Training.to_unit(data["image"])}
+
+
+@pytest.mark.parametrize("kind", ["vanilla1", "vanilla2"])
+def test_real_training_steps_lower_the_l1_loss(real_batch, kind):
+    torch.manual_seed(0)
+    net = build_generator({"kind": kind, "size": 64, "ngf": 8})
+    optimizer = torch.optim.Adam(net.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    x = real_batch["vector"] if kind == "vanilla1" else real_batch["skeleton"]
+    losses = []
+    for _ in range(12):
+        loss = F.l1_loss(net(x), real_batch["image"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_real_gan_steps_train_the_discriminator_to_tell_real_from_generated(real_batch):
+    torch.manual_seed(0)
+    generator = build_generator({"kind": "gan", "size": 64, "ngf": 8})
+    discriminator = NLayerDiscriminator(ndf=8, n_layers=2)
+    optimizer = torch.optim.Adam(discriminator.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    loss = GANLoss("bce")
+    with torch.no_grad():
+        fake = generator(real_batch["skeleton"])
+    condition, real = real_batch["skeleton"], real_batch["image"]
+    losses = []
+    for _ in range(10):
+        loss_d = loss(discriminator(condition, real), True) + loss(discriminator(condition, fake), False)
+        optimizer.zero_grad()
+        loss_d.backward()
+        optimizer.step()
+        losses.append(loss_d.item())
+    assert losses[-1] < 0.5 * losses[0], losses

@@ -1,0 +1,141 @@
+"""Training from the command line on the real sample: files written, checkpoints round trip, resume, refusals,
+two processes under torchrun, and DanceDemo with the trained models."""
+import json
+import os
+import pickle
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import Training
+import VideoIO
+from conftest import assert_one_line_error, run_program
+from GenGAN import GenGAN
+from GenVanillaNN import GenVanillaNN
+from Runtime import UserError
+
+SMALL = ["--size", "64", "--ngf", "8", "--batch-size", "16"]
+
+
+@pytest.fixture(scope="module")
+def trained(sample_videos, data_dir, sample_target):
+    """One epoch of each model at 64 px on the sample target, trained by the real CLIs."""
+    target = sample_videos[1]
+    for script, extra in (("GenVanillaNN.py", ["--variant", "1"]), ("GenVanillaNN.py", ["--variant", "2"]),
+                          ("GenGAN.py", ["--ndf", "8", "--lambda-fm", "10"])):
+        result = run_program(f"src/{script}", "--target", target, "--epochs", "1", *SMALL, *extra,
+                             "--data-dir", data_dir)
+        assert result.returncode == 0, result.stderr
+        assert "epoch 1: " in result.stdout and "val_ssim" in result.stdout
+    return sample_target.dir / "models"
+
+
+def test_training_writes_checkpoint_sample_grid_and_loss_plot(trained):
+    for name in ("vanilla1_64", "vanilla2_64", "gan_64"):
+        grid = cv2.imread(str(trained / f"{name}_samples" / "epoch_001.png"))
+        assert grid.shape == (6 * 64, 3 * 64, 3)  # six held-out frames: skeleton | real | generated
+        assert cv2.imread(str(trained / f"{name}_loss.png")) is not None
+        history = json.loads((trained / f"{name}_history.json").read_text())
+        assert history[0]["epoch"] == 1 and 0 < history[0]["val_l1"] < 2
+        checkpoint = torch.load(trained / f"{name}.pt", weights_only=True)
+        assert checkpoint["epoch"] == 1 and checkpoint["config"]["size"] == 64
+        assert checkpoint["target"]["name"] == "pose2sim_cam02"
+
+
+def test_checkpoints_load_into_generators_that_make_images(trained, sample_target):
+    for generator in (GenVanillaNN(sample_target, optSkeOrImage=1, device="cpu"),
+                      GenVanillaNN(sample_target, optSkeOrImage=2, device="cpu"), GenGAN(sample_target, device="cpu")):
+        image = generator.generate(sample_target.ske[90])
+        assert image.shape == (64, 64, 3) and image.dtype == np.uint8 and image.std() > 1
+    # The generator's weights are exactly the checkpoint's.
+    saved = torch.load(trained / "gan_64.pt", weights_only=True)["generator"]
+    loaded = GenGAN(sample_target, device="cpu").net.state_dict()
+    assert all(torch.equal(saved[k], loaded[k]) for k in saved)
+
+
+def test_resume_continues_and_refuses_what_it_cannot_continue(trained, sample_videos, data_dir):
+    target = sample_videos[1]
+    args = ["src/GenVanillaNN.py", "--target", target, "--variant", "2", *SMALL, "--data-dir", data_dir]
+    assert_one_line_error(run_program(*args, "--epochs", "1"), "exists: add --resume")
+    assert_one_line_error(run_program(*args, "--epochs", "1", "--resume"), "already trained 1 epochs")
+    before = torch.load(trained / "vanilla2_64.pt", weights_only=True)
+    result = run_program(*args, "--epochs", "2", "--resume")
+    assert result.returncode == 0, result.stderr
+    assert "resuming after epoch 1" in result.stdout and "epoch 2: " in result.stdout
+    after = torch.load(trained / "vanilla2_64.pt", weights_only=True)
+    assert after["epoch"] == 2 and len(after["history"]) == 2
+    assert after["history"][0] == before["history"][0]
+    assert after["optimizer"]["state"][0]["step"] > before["optimizer"]["state"][0]["step"]
+    changed = [a for a in args if a != "8"] + ["--epochs", "3", "--resume"]  # --ngf 8 -> --ngf
+    changed[changed.index("--ngf")] = "--ngf=16"
+    assert_one_line_error(run_program(*changed), "it was trained with ngf=8")
+
+
+def test_missing_checkpoint_names_the_command_that_trains_one(sample_videos, tmp_path):
+    source, target = sample_videos
+    result = run_program("src/DanceDemo.py", "--gen-type", "3", "--source", source, "--target", target,
+                         "--out", tmp_path / "o.mp4", "--data-dir", tmp_path)
+    assert_one_line_error(result, "python src/GenVanillaNN.py --target", "--variant 2")
+
+
+def test_foreign_tampered_and_wrong_kind_checkpoints_are_refused(trained, sample_videos, data_dir, tmp_path):
+    source, target = sample_videos
+    demo = ["src/DanceDemo.py", "--source", source, "--out", tmp_path / "o.mp4", "--data-dir", data_dir]
+    # Foreign: trained on the cam02 target, used with cam01 as target.
+    assert_one_line_error(run_program(*demo, "--target", source, "--gen-type", "4",
+                                      "--checkpoint", trained / "gan_64.pt"), "was trained on target 'pose2sim_cam02'")
+    # Another kind: a vanilla checkpoint for the GAN.
+    assert_one_line_error(run_program(*demo, "--target", target, "--gen-type", "4",
+                                      "--checkpoint", trained / "vanilla2_64.pt"), "holds a 'vanilla2' model")
+    # Tampered: a pickle that would run code when loaded without weights_only.
+    evil = tmp_path / "evil.pt"
+    with open(evil, "wb") as file:
+        pickle.dump({"format": Training.CHECKPOINT_FORMAT, "payload": os.system}, file)
+    assert_one_line_error(run_program(*demo, "--target", target, "--gen-type", "4", "--checkpoint", evil),
+                          "not a readable checkpoint")
+    # Damaged: cut in half.
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes((trained / "gan_64.pt").read_bytes()[:5000])
+    assert_one_line_error(run_program(*demo, "--target", target, "--gen-type", "4", "--checkpoint", cut),
+                          "not a readable checkpoint")
+    assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("gen_type", [2, 3, 4])
+def test_demo_with_trained_models(trained, sample_videos, data_dir, tmp_path, gen_type):
+    source, target = sample_videos
+    out = tmp_path / f"gen{gen_type}.mp4"
+    result = run_program("src/DanceDemo.py", "--gen-type", gen_type, "--source", source, "--target", target,
+                         "--out", out, "--data-dir", data_dir, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {out}: 100 frames" in result.stdout
+    assert sum(1 for _ in VideoIO.read_frames(out)) == 100
+
+
+def test_two_processes_under_torchrun(sample_videos, data_dir, tmp_path):
+    """DistributedDataParallel with gloo on 2 CPU processes: trains, and only rank 0 writes."""
+    own_data = tmp_path / "data"
+    shutil.copytree(data_dir / sample_videos[1].stem, own_data / sample_videos[1].stem,
+                    ignore=shutil.ignore_patterns("models"))
+    result = run_program("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "src/GenGAN.py",
+                         "--target", sample_videos[1], "--epochs", "1", *SMALL, "--ndf", "8", "--device", "cpu",
+                         "--data-dir", own_data)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("epoch 1: ") == 1  # one process reports
+    assert "x 2 processes" in result.stdout
+    models = own_data / sample_videos[1].stem / "models"
+    assert sorted(p.name for p in models.iterdir()) == ["gan_64.pt", "gan_64_history.json", "gan_64_loss.png",
+                                                       "gan_64_samples"]
+    checkpoint = torch.load(models / "gan_64.pt", weights_only=True)
+    # 80 training frames, batch 16 per process, 2 processes: 2 steps, 64 images.
+    assert checkpoint["history"][0]["epoch"] == 1
+
+
+def test_user_errors_from_the_python_api(sample_target):
+    with pytest.raises(UserError, match="optSkeOrImage"):
+        GenVanillaNN(sample_target, optSkeOrImage=3)
+    with pytest.raises(UserError, match="untrained"):
+        GenGAN(sample_target, loadFromFile=False)
