@@ -90,16 +90,36 @@ class VectorToImage(nn.Module):
         return self.decoder(self.fc(vector).view(-1, self.start, 4, 4))
 
 
+class CourseDecoder(nn.Module):
+    """The course's network, kept as the baseline to beat: a DCGAN generator (Radford et al. 2016) whose
+    transposed convolutions decode the 26 joint values, as a 26 x 1 x 1 map, to a 64 x 64 image."""
+
+    def __init__(self, n_in=26, ngf=64):
+        super().__init__()
+        layers, channels = [], n_in
+        for i, out in enumerate((ngf * 8, ngf * 4, ngf * 2, ngf)):  # 1 -> 4 -> 8 -> 16 -> 32 pixels
+            layers += [nn.ConvTranspose2d(channels, out, 4, 1 if i == 0 else 2, 0 if i == 0 else 1, bias=False),
+                       nn.BatchNorm2d(out), nn.ReLU(True)]
+            channels = out
+        self.model = nn.Sequential(*layers, nn.ConvTranspose2d(channels, 3, 4, 2, 1), nn.Tanh())  # 64 pixels
+
+    def forward(self, vector):
+        return self.model(vector.view(vector.size(0), -1, 1, 1))
+
+
 def build_generator(config):
-    """The network a configuration describes: variant 1 -> VectorToImage, variant 2 and GAN -> UnetGenerator."""
+    """The network a configuration describes: variant 1 -> VectorToImage, variant 2 and GAN -> UnetGenerator,
+    the course baseline -> CourseDecoder."""
+    if config["kind"] == "baseline":
+        return CourseDecoder(ngf=config["ngf"])
     if config["kind"] == "vanilla1":
         return VectorToImage(config["size"], ngf=config["ngf"])
     return UnetGenerator(num_downs=Training.log2_int(config["size"]) - 1, ngf=config["ngf"])
 
 
 def generator_input(kind, batch):
-    """Which form of the pose a generator reads: the joint vector (variant 1) or the drawn skeleton image."""
-    return batch["vector"] if kind == "vanilla1" else Training.to_unit(batch["skeleton"])
+    """Which form of the pose a generator reads: the joint vector (variant 1, baseline) or the drawn skeleton."""
+    return batch["vector"] if kind in ("vanilla1", "baseline") else Training.to_unit(batch["skeleton"])
 
 
 def l1_step(net, optimizer, kind, device):
@@ -146,7 +166,7 @@ class TrainedGenerator:
         if path is None:
             raise UserError(f"no trained {kind} model for {videoSkeTgt.name}: train one with {train_command}")
         saved = Training.load_checkpoint(path, kind, videoSkeTgt, train_command)
-        self.kind, self.checkpoint_path, self.config = kind, path, saved["config"]
+        self.kind, self.checkpoint_path, self.config, self.epochs = kind, path, saved["config"], saved["epoch"]
         self.size = self.config["size"]
         self.device = pick_device(device)
         self.net = build_generator(self.config)
@@ -179,10 +199,15 @@ def main():
                                      "Variant 1 reads the joint vector (DanceDemo GEN_TYPE 2), variant 2 the "
                                      "skeleton image with a U-Net (GEN_TYPE 3).")
     parser.add_argument("--variant", type=int, choices=(1, 2), default=2)
+    parser.add_argument("--baseline", action="store_true",
+                        help="train the course's DCGAN decoder (joint vector to 64 x 64) instead, for Evaluate.py")
     Training.add_training_arguments(parser, default_size=128)
     args = parser.parse_args()
-    kind = KINDS[args.variant]
-    command = f"python src/GenVanillaNN.py --target {args.target} --variant {args.variant}"
+    if args.baseline and args.size != 64:
+        raise UserError("the course baseline makes 64 x 64 images: use --size 64 with --baseline")
+    kind = "baseline" if args.baseline else KINDS[args.variant]
+    command = f"python src/GenVanillaNN.py --target {args.target} " + ("--baseline" if args.baseline else
+                                                                        f"--variant {args.variant}")
     run, resumed = Training.prepare(args, kind, command)
     device, config = run["device"], run["config"]
 

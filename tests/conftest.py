@@ -45,3 +45,19 @@ def assert_one_line_error(result, *expected):
     assert len(errors) == 1, result.stderr
     for text in expected:
         assert text in errors[0], errors[0]
+
+
+SMALL = ["--size", "64", "--ngf", "8", "--batch-size", "16"]
+
+
+@pytest.fixture(scope="session")
+def trained(sample_videos, data_dir, sample_target):
+    """One epoch of each model at 64 px on the sample target, trained by the real CLIs: the models' folder."""
+    target = sample_videos[1]
+    for script, extra in (("GenVanillaNN.py", ["--variant", "1"]), ("GenVanillaNN.py", ["--variant", "2"]),
+                          ("GenGAN.py", ["--ndf", "8", "--lambda-fm", "10"]), ("GenVanillaNN.py", ["--baseline"])):
+        result = run_program(f"src/{script}", "--target", target, "--epochs", "1", *SMALL, *extra,
+                             "--data-dir", data_dir)
+        assert result.returncode == 0, result.stderr
+        assert "epoch 1: " in result.stdout and "val_ssim" in result.stdout
+    return sample_target.dir / "models"

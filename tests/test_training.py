@@ -12,29 +12,14 @@ import torch
 
 import Training
 import VideoIO
-from conftest import assert_one_line_error, run_program
+from conftest import SMALL, assert_one_line_error, run_program
 from GenGAN import GenGAN
 from GenVanillaNN import GenVanillaNN
 from Runtime import UserError
 
-SMALL = ["--size", "64", "--ngf", "8", "--batch-size", "16"]
-
-
-@pytest.fixture(scope="module")
-def trained(sample_videos, data_dir, sample_target):
-    """One epoch of each model at 64 px on the sample target, trained by the real CLIs."""
-    target = sample_videos[1]
-    for script, extra in (("GenVanillaNN.py", ["--variant", "1"]), ("GenVanillaNN.py", ["--variant", "2"]),
-                          ("GenGAN.py", ["--ndf", "8", "--lambda-fm", "10"])):
-        result = run_program(f"src/{script}", "--target", target, "--epochs", "1", *SMALL, *extra,
-                             "--data-dir", data_dir)
-        assert result.returncode == 0, result.stderr
-        assert "epoch 1: " in result.stdout and "val_ssim" in result.stdout
-    return sample_target.dir / "models"
-
 
 def test_training_writes_checkpoint_sample_grid_and_loss_plot(trained):
-    for name in ("vanilla1_64", "vanilla2_64", "gan_64"):
+    for name in ("vanilla1_64", "vanilla2_64", "gan_64", "baseline_64"):
         grid = cv2.imread(str(trained / f"{name}_samples" / "epoch_001.png"))
         assert grid.shape == (6 * 64, 3 * 64, 3)  # six held-out frames: skeleton | real | generated
         assert cv2.imread(str(trained / f"{name}_loss.png")) is not None

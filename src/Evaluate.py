@@ -1,0 +1,335 @@
+"""Evaluate: score generators on held-out frames of the target, as Everybody Dance Now did, plus time and speed.
+
+    python src/Evaluate.py --target VIDEO [--source VIDEO] --gen-type 1 [2 3 4] [--baseline] --json OUT.json
+                           [--report DIR] [--data-dir DIR] [--size 128] [--device D]
+
+Held-out protocol: the last --val-fraction (20%) of the target's frames, in time, which the trainers never train on
+and GenNearest never searches. Each held-out frame's own pose goes into the generator; its real crop is the ground
+truth. Every image is compared at --size pixels. A "real" row scores the real held-out crops as if generated: it is
+the floor of every pose and temporal figure, because the detector and optical flow have errors of their own.
+
+Per generator:
+- psnr, ssim (whole crop) and ssim_person (the box around the driving pose, where the person is);
+- pose_distance_px / _pct: MediaPipe run again on the generated frame, mean 2-D distance of the 13 reduced joints
+  to the pose that drove it, in pixels at --size and in % of the side, over the frames where a pose was found;
+  missed_rate: the share of frames where none was. Re-detection is made as reliable as we can for every row
+  alike: the image is upscaled to 384 px (bicubic) and padded by 25% on each side with its edge colours, and the
+  detector runs in static mode (each frame alone, so no tracking smooths jitter away);
+- tof: mean absolute difference between the optical flow (DIS) of consecutive generated frames and of the
+  corresponding real frames, in pixels at --size (tOF of Chu et al. 2020); jitter: mean length of the second
+  difference in time of the re-detected joints' error (pixels): the shake a viewer sees beyond the motion itself;
+- with --source, transfer: the source's poses moved into the target's space; pose distance and missed rate only,
+  as there is no true image;
+- gen_fps (one pose at a time), gen_fps_batched (32 at a time), and demo_fps (DanceDemo end to end, with --source).
+LPIPS and FID need ImageNet weights that no package on this machine ships; they are not computed.
+"""
+import argparse
+import json
+import platform
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+import Training
+from DanceDemo import DanceDemo, make_generator
+from GenNearest import GenNearest
+from GenVanillaNN import TrainedGenerator, generator_input
+from Runtime import DEFAULT_DATA_DIR, UserError, native_stderr_silenced, pick_device, run_main
+from Skeleton import REDUCED_JOINTS, Skeleton, retarget
+from VideoSkeleton import VideoSkeleton
+
+REDETECT_SIDE = 384  # upscaled side before detection: MediaPipe misses many people in small crops
+REDETECT_PAD = 0.25
+
+
+# ---- re-detection -----------------------------------------------------------------------------------------------
+
+class Redetector:
+    """MediaPipe Pose in static mode on square BGR images; returns the 13 reduced joints in the image's own
+    coordinates (0..1), or None where it finds nobody."""
+
+    def __init__(self):
+        import mediapipe as mp
+
+        self.pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)
+
+    def __call__(self, image):
+        pad = int(REDETECT_SIDE * REDETECT_PAD)
+        big = cv2.resize(image, (REDETECT_SIDE, REDETECT_SIDE), interpolation=cv2.INTER_CUBIC)
+        big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        result = self.pose.process(cv2.cvtColor(big, cv2.COLOR_BGR2RGB))
+        if result.pose_landmarks is None:
+            return None
+        landmarks = Skeleton.from_mediapipe(result.pose_landmarks).landmarks[REDUCED_JOINTS, :2]
+        return (landmarks * (REDETECT_SIDE + 2 * pad) - pad) / REDETECT_SIDE
+
+    def close(self):
+        self.pose.close()
+
+
+# The 13 reduced joints with left and right exchanged (nose, then shoulder, elbow, wrist, hip, knee, ankle pairs).
+MIRRORED = np.array([0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11])
+
+
+def pose_scores(detected, driving, size):
+    """Pose distance (pixels at `size` and % of the side), missed rate, and jitter of the re-detected joints.
+
+    `detected` is a list of (13, 2) arrays or None, `driving` the (N, 13, 2) poses that drove the generator, both
+    in 0..1 of the image side. In static mode MediaPipe sometimes labels a person seen from the front with left and
+    right exchanged; each detection is taken with the labelling closer to its driving pose, for every row alike.
+    Jitter is the mean length of the second difference in time of (re-detected - driving) joints, over runs of
+    three consecutive frames all detected: the shake beyond the driving pose's own motion.
+    """
+    detected = [d if d is None or np.linalg.norm(d - p, axis=1).mean() <= np.linalg.norm(d[MIRRORED] - p, axis=1).mean()
+                else d[MIRRORED] for d, p in zip(detected, driving)]
+    found = [i for i, d in enumerate(detected) if d is not None]
+    scores = {"missed_rate": 1 - len(found) / len(detected), "frames": len(detected)}
+    if found:
+        distances = [np.linalg.norm(detected[i] - driving[i], axis=1).mean() for i in found]
+        scores["pose_distance_px"] = float(np.mean(distances) * size)
+        scores["pose_distance_pct"] = float(np.mean(distances) * 100)
+    error = [None if d is None else d - p for d, p in zip(detected, driving)]  # the pose's own motion taken out
+    shakes = [np.linalg.norm(error[i + 1] - 2 * error[i] + error[i - 1], axis=1).mean()
+              for i in range(1, len(error) - 1) if all(error[j] is not None for j in (i - 1, i, i + 1))]
+    if shakes:
+        scores["jitter"] = float(np.mean(shakes) * size)
+    return scores
+
+
+# ---- image measures ---------------------------------------------------------------------------------------------
+
+def to_tensor(images):
+    """List of BGR uint8 images -> (N, 3, H, W) float in [-1, 1]."""
+    return Training.to_unit(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))
+
+
+def person_box(joints, size, margin=0.15):
+    """Square-ish pixel box (x0, y0, x1, y1) around reduced joints (13, 2) in 0..1, grown by margin, in the image."""
+    low, high = joints.min(axis=0), joints.max(axis=0)
+    grow = (high - low).max() * margin + 0.05  # the head and feet reach past the joints
+    x0, y0 = np.clip((low - grow) * size, 0, size - 11).astype(int)
+    x1, y1 = np.clip((high + grow) * size, 0, size).astype(int)
+    return x0, y0, max(x1, x0 + 11), max(y1, y0 + 11)  # SSIM's window needs 11 pixels
+
+
+def image_scores(generated, real, driving, size):
+    fake_t, real_t = to_tensor(generated), to_tensor(real)
+    boxes = [person_box(d, size) for d in driving]
+    person = [Training.ssim(fake_t[i:i + 1, :, y0:y1, x0:x1], real_t[i:i + 1, :, y0:y1, x0:x1]).item()
+              for i, (x0, y0, x1, y1) in enumerate(boxes)]
+    return {"psnr": Training.psnr(fake_t, real_t).mean().item(), "ssim": Training.ssim(fake_t, real_t).mean().item(),
+            "ssim_person": float(np.mean(person)), "l1": (fake_t - real_t).abs().mean().item()}
+
+
+def flow(a, b):
+    """Dense optical flow (DIS, medium preset) from BGR image a to b: (H, W, 2) in pixels."""
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return dis.calc(cv2.cvtColor(a, cv2.COLOR_BGR2GRAY), cv2.cvtColor(b, cv2.COLOR_BGR2GRAY), None)
+
+
+def temporal_flow_error(generated, real, consecutive):
+    """tOF: mean |flow(generated t -> t+1) - flow(real t -> t+1)| in pixels, over the consecutive pairs."""
+    errors = [np.abs(flow(generated[i], generated[i + 1]) - flow(real[i], real[i + 1])).mean() for i in consecutive]
+    return float(np.mean(errors)) if errors else None
+
+
+# ---- generators -------------------------------------------------------------------------------------------------
+
+def generate_all(generator, skeletons, size):
+    """One image per skeleton at size x size (BGR uint8), and the seconds it took, one pose at a time."""
+    started = time.perf_counter()
+    images = [generator.generate(s) for s in skeletons]
+    seconds = time.perf_counter() - started
+    return [cv2.resize(i, (size, size), interpolation=cv2.INTER_AREA if i.shape[0] > size else cv2.INTER_CUBIC)
+            for i in images], seconds
+
+
+def batched_fps(generator, skeletons, batch_size=32):
+    """Frames per second when the generator gets poses 32 at a time (a network's natural mode)."""
+    if not isinstance(generator, TrainedGenerator):
+        return None  # GenNearest has no batch mode: each answer is a table lookup
+    device = generator.device
+    started = time.perf_counter()
+    with torch.no_grad():
+        for start in range(0, len(skeletons), batch_size):
+            vector, drawing = Training.skeleton_input(skeletons[start:start + batch_size], generator.size)
+            batch = {"vector": vector.to(device), "skeleton": drawing.to(device)}
+            out = generator.net(generator_input(generator.kind, batch))
+            Training.to_uint8_bgr(out)
+    return len(skeletons) / (time.perf_counter() - started)
+
+
+def make_row_generator(name, target, train_indices, val_fraction, device):
+    """The generator behind a row: GEN_TYPE 1-4 as DanceDemo makes them, or the course baseline."""
+    if name == "1":
+        return GenNearest(target, indices=train_indices)  # only the training frames: the held-out ones are answers
+    if name == "baseline":
+        command = Training.train_command("GenVanillaNN.py", target, "--baseline --size 64")
+        generator = TrainedGenerator(target, "baseline", command, device=device)
+    else:
+        generator = make_generator(int(name), target, device=device)
+    trained_fraction = generator.config["val_fraction"]
+    if trained_fraction < val_fraction:
+        raise UserError(f"{generator.checkpoint_path} held out only {trained_fraction:.0%} of the frames: it has "
+                        f"seen some of the {val_fraction:.0%} evaluated here")
+    return generator
+
+
+def evaluate(args):
+    device = pick_device(args.device)
+    target = VideoSkeleton(args.target, mod_frame=1, data_dir=args.data_dir)
+    train_indices, held = Training.split_indices(target.skeCount(), args.val_fraction)
+    size = args.size
+    driving = target.landmarks[held][:, REDUCED_JOINTS, :2]
+    skeletons = [target.ske[i] for i in held]
+    frame_numbers = target.frame_index[held]
+    consecutive = [i for i in range(len(held) - 1) if frame_numbers[i + 1] - frame_numbers[i] == 1]
+    real = [cv2.resize(target.readImage(i), (size, size), interpolation=cv2.INTER_AREA) for i in held]
+    if args.source:
+        source = VideoSkeleton(args.source, mod_frame=1, data_dir=args.data_dir)
+        frames = (source.body_frame(), target.body_frame())
+        transfer_skeletons = [retarget(s, *frames) for s in source.ske]
+        transfer_driving = np.stack([s.landmarks[REDUCED_JOINTS, :2] for s in transfer_skeletons])
+
+    rows = ["real"] + [str(g) for g in args.gen_type] + (["baseline"] if args.baseline else [])
+    results, images = {}, {"real": real}
+    redetect = None
+    with native_stderr_silenced():
+        redetect = Redetector()
+    try:
+        for name in rows:
+            print(f"evaluating {name} on {len(held)} held-out frames ...")
+            if name == "real":
+                generator, generated, seconds = None, real, None
+            else:
+                generator = make_row_generator(name, target, train_indices, args.val_fraction, device)
+                generated, seconds = generate_all(generator, skeletons, size)
+            images[name] = generated
+            with native_stderr_silenced():
+                detected = [redetect(image) for image in generated]
+            row = pose_scores(detected, driving, size)
+            if name != "real":  # the real row's image scores would be perfect by definition
+                row.update(image_scores(generated, real, driving, size))
+            row["tof"] = temporal_flow_error(generated, real, consecutive)
+            if generator is not None:
+                row["gen_fps"] = len(held) / seconds
+                row["gen_fps_batched"] = batched_fps(generator, skeletons)
+                if isinstance(generator, TrainedGenerator):
+                    row.update(checkpoint=str(generator.checkpoint_path), trained_epochs=generator.epochs)
+                if args.source:
+                    transfer, _ = generate_all(generator, transfer_skeletons, size)
+                    with native_stderr_silenced():
+                        found = [redetect(image) for image in transfer]
+                    scores = pose_scores(found, transfer_driving, size)
+                    row.update({f"transfer_{k}": v for k, v in scores.items() if k != "frames"})
+                    if name != "baseline":
+                        demo = DanceDemo(args.source, int(name), args.target, args.data_dir, device=args.device)
+                        out = Path(args.report or args.data_dir) / f"evaluate_demo_{name}.mp4"
+                        started = time.perf_counter()
+                        frames, _ = demo.write(out)
+                        row["demo_fps"] = frames / (time.perf_counter() - started)
+                        out.unlink()
+            results[name] = row
+    finally:
+        redetect.close()
+
+    report = {"target": str(args.target), "source": str(args.source) if args.source else None,
+              "split": {"frames": target.skeCount(), "train": len(train_indices), "held_out": len(held),
+                        "val_fraction": args.val_fraction, "consecutive_pairs": len(consecutive)},
+              "image_size": size, "device": str(device), "machine": f"{platform.machine()}, "
+              f"{cv2.getNumberOfCPUs()} cores", "versions": {"torch": str(torch.__version__),
+                                                              "mediapipe": version("mediapipe"),
+                                                              "opencv": cv2.__version__},
+              "redetection": f"static mode, upscaled to {REDETECT_SIDE} px, padded {REDETECT_PAD:.0%} by edge colours",
+              "lpips": "not computed: no package on this machine ships its ImageNet weights",
+              "generators": results}
+    return report, images, skeletons, size
+
+
+# ---- report -----------------------------------------------------------------------------------------------------
+
+COLUMNS = [("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("ssim_person", "SSIM person", "{:.3f}"),
+           ("pose_distance_px", "pose dist px", "{:.2f}"), ("pose_distance_pct", "pose dist %", "{:.2f}"),
+           ("missed_rate", "missed", "{:.1%}"), ("tof", "tOF px", "{:.3f}"), ("jitter", "jitter px", "{:.2f}"),
+           ("transfer_pose_distance_pct", "transfer dist %", "{:.2f}"), ("transfer_missed_rate", "transfer missed",
+                                                                        "{:.1%}"),
+           ("gen_fps", "gen fps", "{:.1f}"), ("gen_fps_batched", "gen fps x32", "{:.1f}"),
+           ("demo_fps", "demo fps", "{:.1f}")]
+ROW_NAMES = {"real": "real frames", "1": "1 nearest", "2": "2 vanilla vector", "3": "3 vanilla U-Net",
+             "4": "4 GAN", "baseline": "course baseline"}
+
+
+def markdown_table(report):
+    rows = report["generators"]
+    columns = [c for c in COLUMNS if any(rows[r].get(c[0]) is not None for r in rows)]
+    lines = ["| generator | " + " | ".join(c[1] for c in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, row in rows.items():
+        cells = [fmt.format(row[key]) if row.get(key) is not None else "" for key, _, fmt in columns]
+        lines.append(f"| {ROW_NAMES.get(name, name)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_report(directory, report, images, skeletons, size):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "report.md").write_text(
+        f"# Evaluation on {Path(report['target']).name}\n\n{report['split']['held_out']} held-out frames (the last "
+        f"{report['split']['val_fraction']:.0%}), {size} px, {report['device']}, {report['machine']}.\n"
+        f"Re-detection: {report['redetection']}. LPIPS: {report['lpips']}.\n\n{markdown_table(report)}\n")
+    # Contact sheet: the same held-out frames in every column.
+    picks = np.linspace(0, len(skeletons) - 1, min(6, len(skeletons))).astype(int)
+    columns = [[skeletons[i].draw_image(size) for i in picks]] + [[images[name][i] for i in picks] for name in images]
+    sheet = np.vstack([np.hstack([column[r] for column in columns]) for r in range(len(picks))])
+    header = np.zeros((24, sheet.shape[1], 3), np.uint8)
+    for c, title in enumerate(["skeleton"] + [ROW_NAMES.get(n, n) for n in images]):
+        cv2.putText(header, title, (c * size + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.imwrite(str(directory / "contact_sheet.png"), np.vstack([header, sheet]))
+    # One bar chart per key figure.
+    keys = [("ssim", "SSIM (higher is better)"), ("pose_distance_pct", "pose distance, % of side (lower)"),
+            ("missed_rate", "missed re-detections (lower)"), ("tof", "tOF, px (lower)")]
+    figure, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.5))
+    names = list(report["generators"])
+    for axis, (key, title) in zip(axes, keys):
+        values = [report["generators"][n].get(key) or 0 for n in names]
+        axis.bar([ROW_NAMES.get(n, n) for n in names], values, color="tab:blue")
+        axis.set_title(title, fontsize=9)
+        axis.tick_params(axis="x", labelrotation=45, labelsize=7)
+    figure.tight_layout()
+    figure.savefig(directory / "metrics.png", dpi=100)
+    plt.close(figure)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Score generators on the target's held-out frames (image, pose, "
+                                     "time, speed), as Everybody Dance Now did.")
+    parser.add_argument("--target", type=Path, required=True)
+    parser.add_argument("--source", type=Path, help="also score transfer from this video's poses")
+    parser.add_argument("--gen-type", type=int, nargs="+", default=[1], choices=(1, 2, 3, 4))
+    parser.add_argument("--baseline", action="store_true", help="add the course baseline (GenVanillaNN.py --baseline)")
+    parser.add_argument("--json", type=Path, required=True, help="write the results here")
+    parser.add_argument("--report", type=Path, help="write report.md, contact_sheet.png and metrics.png here")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--size", type=int, default=128, help="compare images at this side (default 128)")
+    parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args()
+    if args.size < 32:
+        raise UserError("--size must be 32 or more")
+    report, images, skeletons, size = evaluate(args)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=1))
+    if args.report:
+        write_report(args.report, report, images, skeletons, size)
+    print(markdown_table(report))
+    print(f"wrote {args.json}" + (f" and {args.report}/" if args.report else ""))
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,73 @@
+"""Evaluate's measures on known cases, and a small evaluation end to end on the sample footage."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, run_program
+from Evaluate import MIRRORED, pose_scores, temporal_flow_error
+
+
+def test_pose_distance_of_a_known_shift():
+    rng = np.random.default_rng(0)
+    driving = rng.uniform(0.2, 0.8, (10, 13, 2))
+    shifted = [d + (0.03, 0.04) for d in driving]  # 0.05 of the side
+    scores = pose_scores(shifted, driving, size=128)
+    assert scores["pose_distance_pct"] == pytest.approx(5.0)
+    assert scores["pose_distance_px"] == pytest.approx(6.4)
+    assert scores["missed_rate"] == 0
+    assert scores["jitter"] == pytest.approx(0, abs=1e-9)  # a constant shift does not shake
+
+
+def test_missed_frames_and_mirrored_labels():
+    rng = np.random.default_rng(1)
+    driving = rng.uniform(0.2, 0.8, (4, 13, 2))
+    detected = [driving[0], None, driving[2][MIRRORED], None]  # the third labelled left for right
+    scores = pose_scores(detected, driving, size=100)
+    assert scores["missed_rate"] == 0.5
+    assert scores["pose_distance_px"] == pytest.approx(0, abs=1e-9)
+    assert "jitter" not in scores  # no three consecutive detections
+
+
+def test_jitter_of_a_shaking_pose():
+    driving = np.full((6, 13, 2), 0.5)
+    driving[:, :, 0] += np.linspace(0, 0.3, 6)[:, None]  # moving smoothly: no shake in itself
+    shaking = [d + (0.01 * (-1) ** i, 0) for i, d in enumerate(driving)]  # +-1% every other frame
+    assert pose_scores(shaking, driving, size=100)["jitter"] == pytest.approx(4.0)  # |1 - 2(-1) + 1| = 4 px
+
+
+def test_a_static_sequence_has_no_flow_difference():
+    rng = np.random.default_rng(2)
+    frame = (rng.uniform(0, 255, (64, 64, 3))).astype(np.uint8)
+    still = [frame] * 5
+    assert temporal_flow_error(still, still, range(4)) == pytest.approx(0, abs=1e-6)
+    moving = [np.roll(frame, 2 * i, axis=1) for i in range(5)]
+    assert temporal_flow_error(still, moving, range(4)) > 0.5  # the real frames move, the generated do not
+
+
+def test_evaluation_end_to_end_on_the_sample(trained, sample_videos, data_dir, tmp_path):
+    source, target = sample_videos
+    out = tmp_path / "scores.json"
+    result = run_program("src/Evaluate.py", "--target", target, "--source", source, "--gen-type", "1", "3", "4",
+                         "--baseline", "--json", out, "--report", tmp_path / "report", "--data-dir", data_dir,
+                         "--size", "64", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["split"] == {"frames": 100, "train": 80, "held_out": 20, "val_fraction": 0.2,
+                               "consecutive_pairs": 19}
+    rows = report["generators"]
+    assert list(rows) == ["real", "1", "3", "4", "baseline"]
+    assert rows["real"]["missed_rate"] < 0.5 and rows["real"]["tof"] == 0
+    nearest = rows["1"]
+    assert 10 < nearest["psnr"] < 60 and 0 < nearest["ssim"] <= 1 and 0 <= nearest["missed_rate"] <= 1
+    assert nearest["gen_fps"] > 0 and nearest["demo_fps"] > 0 and "transfer_missed_rate" in nearest
+    assert rows["4"]["gen_fps_batched"] > 0 and rows["4"]["trained_epochs"] == 1
+    for name in ("report.md", "contact_sheet.png", "metrics.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 0
+    assert "| 1 nearest |" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_evaluation_refuses_a_missing_model(sample_videos, tmp_path):
+    result = run_program("src/Evaluate.py", "--target", sample_videos[1], "--gen-type", "4", "--json",
+                         tmp_path / "x.json", "--data-dir", tmp_path)
+    assert_one_line_error(result, "no trained gan model")
