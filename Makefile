@@ -1,14 +1,24 @@
 # Set-up in two commands (README): `make demo` runs the dance demo on the sample footage, `make test` the tests.
-# Each creates the virtual environment and fetches the sample first if needed.
+# Each creates the virtual environment and fetches the sample first if needed. `make demo` uses the GAN
+# (GEN_TYPE 4) and trains a small one on the sample first if there is none; `make demo GEN_TYPE=1` needs no model.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-GEN_TYPE ?= 1
+GEN_TYPE ?= 4
+
+SAMPLE_SOURCE := data/sample/pose2sim_cam01.mp4
+SAMPLE_TARGET := data/sample/pose2sim_cam02.mp4
+MODELS := data/pose2sim_cam02/models
+# The model each GEN_TYPE needs on the sample (none for 1), and how the demo trains it.
+SAMPLE_MODEL_2 := $(MODELS)/vanilla1_64.pt
+SAMPLE_MODEL_3 := $(MODELS)/vanilla2_64.pt
+SAMPLE_MODEL_4 := $(MODELS)/gan_64.pt
+SAMPLE_TRAINING := --target $(SAMPLE_TARGET) --size 64 --batch-size 4 --epochs 40
 
 .PHONY: demo test sample setup clean
 
-demo: sample
-	$(BIN)/python src/DanceDemo.py --gen-type $(GEN_TYPE)
+demo: sample $(SAMPLE_MODEL_$(GEN_TYPE))
+	$(BIN)/python src/DanceDemo.py --gen-type $(GEN_TYPE) --source $(SAMPLE_SOURCE) --target $(SAMPLE_TARGET)
 
 test: sample
 	$(BIN)/python -m pytest tests
@@ -25,5 +35,14 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
+$(SAMPLE_MODEL_2):
+	$(BIN)/python src/GenVanillaNN.py --variant 1 $(SAMPLE_TRAINING)
+
+$(SAMPLE_MODEL_3):
+	$(BIN)/python src/GenVanillaNN.py --variant 2 $(SAMPLE_TRAINING)
+
+$(SAMPLE_MODEL_4):
+	$(BIN)/python src/GenGAN.py $(SAMPLE_TRAINING)
+
 clean:
-	rm -rf $(VENV) out data/sample
+	rm -rf $(VENV) out data/sample data/pose2sim_cam01 data/pose2sim_cam02

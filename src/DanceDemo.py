@@ -33,19 +33,23 @@ GEN_TYPES = {1: "nearest neighbour", 2: "vanilla net from the joint vector", 3: 
              4: "conditional GAN"}
 
 
+def check_gen_type(gen_type):
+    if gen_type not in GEN_TYPES:
+        raise UserError(f"unknown GEN_TYPE {gen_type}: choose one of "
+                        + ", ".join(f"{k} ({v})" for k, v in GEN_TYPES.items()))
+
+
 def make_generator(gen_type, target, checkpoint=None, device=None):
     """The generator GEN_TYPE stands for, ready to generate() for `target`."""
+    check_gen_type(gen_type)
     if gen_type == 1:
         return GenNearest(target)
     if gen_type in (2, 3):
         from GenVanillaNN import GenVanillaNN  # here: GEN_TYPE 1 never loads torch
         return GenVanillaNN(target, loadFromFile=True, optSkeOrImage=gen_type - 1, checkpoint=checkpoint,
                             device=device)
-    if gen_type == 4:
-        from GenGAN import GenGAN
-        return GenGAN(target, loadFromFile=True, checkpoint=checkpoint, device=device)
-    raise UserError(f"unknown GEN_TYPE {gen_type}: choose one of "
-                    + ", ".join(f"{k} ({v})" for k, v in GEN_TYPES.items()))
+    from GenGAN import GenGAN
+    return GenGAN(target, loadFromFile=True, checkpoint=checkpoint, device=device)
 
 
 def label(image, text, colour=(255, 255, 255)):
@@ -122,9 +126,7 @@ def main():
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
     args = parser.parse_args()
 
-    if args.gen_type not in GEN_TYPES:
-        raise UserError(f"unknown GEN_TYPE {args.gen_type}: choose one of "
-                        + ", ".join(f"{k} ({v})" for k, v in GEN_TYPES.items()))
+    check_gen_type(args.gen_type)  # before any long work
     for role, path in (("source", args.source), ("target", args.target)):
         if path in (SAMPLE_SOURCE, SAMPLE_TARGET) and not path.exists():
             raise UserError(f"the sample {role} video {path} is not here yet: run `make sample`, or give --{role}")

@@ -259,6 +259,7 @@ COLUMNS = [("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("ssim_per
                                                                         "{:.1%}"),
            ("gen_fps", "gen fps", "{:.1f}"), ("gen_fps_batched", "gen fps x32", "{:.1f}"),
            ("demo_fps", "demo fps", "{:.1f}")]
+SHORT_NAMES = {"real": "real", "1": "1 NN", "2": "2 vec", "3": "3 U-Net", "4": "4 GAN", "baseline": "course"}
 ROW_NAMES = {"real": "real frames", "1": "1 nearest", "2": "2 vanilla vector", "3": "3 vanilla U-Net",
              "4": "4 GAN", "baseline": "course baseline"}
 
@@ -288,8 +289,9 @@ def write_report(directory, report, images, skeletons, size):
     columns = [[skeletons[i].draw_image(size) for i in picks]] + [[images[name][i] for i in picks] for name in images]
     sheet = np.vstack([np.hstack([column[r] for column in columns]) for r in range(len(picks))])
     header = np.zeros((24, sheet.shape[1], 3), np.uint8)
-    for c, title in enumerate(["skeleton"] + [ROW_NAMES.get(n, n) for n in images]):
-        cv2.putText(header, title, (c * size + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    for c, title in enumerate(["pose"] + [SHORT_NAMES.get(n, n) for n in images]):
+        cv2.putText(header, title, (c * size + 3, 17), cv2.FONT_HERSHEY_SIMPLEX, min(0.4, size / 200), (255, 255, 255),
+                    1, cv2.LINE_AA)
     cv2.imwrite(str(directory / "contact_sheet.png"), np.vstack([header, sheet]))
     # One bar chart per key figure.
     keys = [("ssim", "SSIM (higher is better)"), ("pose_distance_pct", "pose distance, % of side (lower)"),

@@ -160,8 +160,10 @@ def main():
     device, config = run["device"], run["config"]
     config.update(gan_mode=args.gan_mode, lambda_l1=args.lambda_l1, lambda_fm=args.lambda_fm,
                   lambda_gp=args.lambda_gp, ndf=args.ndf)
-    if resumed and resumed["config"].get("gan_mode") != args.gan_mode:
-        raise UserError(f"cannot resume: the checkpoint was trained with --gan-mode {resumed['config']['gan_mode']}")
+    for key in ("gan_mode", "ndf"):  # these shape the discriminator and its optimiser state
+        if resumed and resumed["config"].get(key) != config[key]:
+            raise UserError(f"cannot resume: the checkpoint was trained with --{key.replace('_', '-')} "
+                            f"{resumed['config'].get(key)}")
 
     generator = Training.prepare_module(build_generator(config), device, run["world"])
     discriminator = Training.prepare_module(build_discriminator(config), device, run["world"])

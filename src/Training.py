@@ -70,8 +70,8 @@ def to_uint8_bgr(images):
 
 
 def shift_jointly(tensors, max_shift, generator):
-    """The same random translation (up to max_shift pixels, edges repeated) applied to every tensor of a batch
-    entry: the pose and the picture move together, so the pairing stays true."""
+    """The same random translation (up to max_shift pixels, edges repeated) applied to each of the tensors (whole
+    batches): the pose and the picture move together, so the pairing stays true."""
     if max_shift == 0:
         return tensors
     dx, dy = (int(v) for v in torch.randint(-max_shift, max_shift + 1, (2,), generator=generator))
@@ -259,7 +259,11 @@ def train_loop(run):
     loop_started = time.perf_counter()
 
     for epoch in range(run["start_epoch"], config["epochs"]):
-        if budget is not None and time.perf_counter() - loop_started > budget * 60:
+        spent = torch.tensor([budget is not None and time.perf_counter() - loop_started > budget * 60], device=device,
+                             dtype=torch.float32)
+        if world > 1:  # rank 0's clock decides for all, or a rank that stops alone would hang the others
+            torch.distributed.broadcast(spent, 0)
+        if spent.item():
             if master:
                 print(f"time budget of {budget:g} minutes spent: stopping after epoch {epoch}")
             break

@@ -171,10 +171,6 @@ class VideoSkeleton:
         """This video's square crop of one of its frames (BGR), at crop_size."""
         return crop_square(frame, self.crop_box, self.crop_size)
 
-    def to_crop(self, skeleton):
-        """A Skeleton detected on a whole frame of this video, in this video's crop coordinates."""
-        return Skeleton(frame_to_crop(skeleton.landmarks, self.crop_box, self.width, self.height))
-
     def body_frame(self):
         """(median mid-hip point, median torso length) of this video's person, in crop coordinates."""
         return body_frame(self.landmarks)
@@ -205,18 +201,16 @@ class VideoSkeleton:
             with np.load(self.dir / "skeletons.npz", allow_pickle=False) as arrays:
                 landmarks, frame_index = arrays["landmarks"], arrays["frame_index"]
             crops = set(os.listdir(self.dir / "crops"))
-        except (OSError, ValueError, KeyError):
-            return "its skeleton arrays or crops folder are missing or damaged"
+            crop_box, fps = tuple(manifest["crop_box"]), manifest["video"]["fps"]
+            processed, without_person = manifest["frames_processed"], manifest["frames_without_person"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return "its manifest, skeleton arrays or crops folder are incomplete or damaged"
         if landmarks.shape != (len(frame_index), 33, 4) or any(f"{i:06d}.jpg" not in crops for i in frame_index):
             return "its skeleton arrays and crops do not match"
-        self.manifest = manifest
+        self.manifest, self.crop_box, self.fps = manifest, crop_box, fps
         self.landmarks, self.frame_index = landmarks, frame_index
         self.ske = [Skeleton(pose) for pose in landmarks]
-        self.crop_box = tuple(manifest["crop_box"])
-        self.width, self.height = manifest["video"]["width"], manifest["video"]["height"]
-        self.fps = manifest["video"]["fps"]
-        self.frames_processed = manifest["frames_processed"]
-        self.frames_without_person = manifest["frames_without_person"]
+        self.frames_processed, self.frames_without_person = processed, without_person
         return None
 
     def _build(self):

@@ -103,6 +103,7 @@ def time_steps(step, next_batch, steps, device):
 
 def bench_train(args):
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     import Training
     from GenGAN import build_discriminator, gan_step
@@ -128,16 +129,21 @@ def bench_train(args):
             else:
                 step = l1_step(generator, optimizer, kind, device)
             on_device = {k: v[:args.batch_size].to(device) for k, v in data.items()}
+            with FlopCounterMode(display=False) as counter:  # the arithmetic one step needs, to compare with
+                step(on_device)                              # what the hardware can do
             steps = max(2, int(args.steps * 64 / size))
             bare = time_steps(step, lambda: on_device, steps, device)
             count = len(data["image"])
             fed = time_steps(step, lambda: {k: v[torch.randint(count, (args.batch_size,))].to(device)
                                             for k, v in data.items()}, steps, device)
             row = {"kind": kind, "size": size, "bare_step_s": bare, "bare_images_per_s": args.batch_size / bare,
-                   "fed_step_s": fed, "fed_images_per_s": args.batch_size / fed}
+                   "fed_step_s": fed, "fed_images_per_s": args.batch_size / fed,
+                   "gflop_per_step": counter.get_total_flops() / 1e9,
+                   "achieved_gflops": counter.get_total_flops() / 1e9 / bare}
             results["rows"].append(row)
-            print(f"{kind:9s} {size:4d} px: bare {1000 * bare:8.1f} ms/step ({row['bare_images_per_s']:7.1f} img/s), "
-                  f"fed {1000 * fed:8.1f} ms/step ({row['fed_images_per_s']:7.1f} img/s)")
+            print(f"{kind:9s} {size:4d} px: bare {1000 * bare:8.1f} ms/step ({row['bare_images_per_s']:7.1f} img/s, "
+                  f"{row['achieved_gflops']:6.1f} GFLOP/s), fed {1000 * fed:8.1f} ms/step "
+                  f"({row['fed_images_per_s']:7.1f} img/s)")
     return results
 
 

@@ -63,11 +63,15 @@ def test_a_foreign_video_with_the_same_name_is_not_taken_for_the_cached_one(smal
     assert again.fingerprint != video.fingerprint
 
 
-@pytest.mark.parametrize("damage", ["manifest", "arrays", "crop"])
+@pytest.mark.parametrize("damage", ["manifest", "manifest field", "arrays", "crop"])
 def test_a_damaged_cache_is_rebuilt_with_a_notice(small_cache, capsys, damage):
     video, data_dir = small_cache
     if damage == "manifest":
         (video.dir / "manifest.json").write_text("{not json")
+    elif damage == "manifest field":
+        manifest = json.loads((video.dir / "manifest.json").read_text())
+        del manifest["crop_box"]
+        (video.dir / "manifest.json").write_text(json.dumps(manifest))
     elif damage == "arrays":
         (video.dir / "skeletons.npz").write_bytes(b"garbage")
     else:
