@@ -37,10 +37,10 @@ import torch
 import Training
 from DanceDemo import DanceDemo, make_generator
 from GenNearest import GenNearest
-from GenVanillaNN import TrainedGenerator, generator_input
+from GenVanillaNN import TrainedGenerator
 from Runtime import DEFAULT_DATA_DIR, UserError, native_stderr_silenced, pick_device, run_main
-from Skeleton import REDUCED_JOINTS, Skeleton, retarget
-from VideoSkeleton import VideoSkeleton
+from Skeleton import REDUCED_JOINTS, retarget
+from VideoSkeleton import PoseDetector, VideoSkeleton
 
 REDETECT_SIDE = 384  # upscaled side before detection: MediaPipe misses many people in small crops
 REDETECT_PAD = 0.25
@@ -53,22 +53,18 @@ class Redetector:
     coordinates (0..1), or None where it finds nobody."""
 
     def __init__(self):
-        import mediapipe as mp
-
-        self.pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)
+        self.detect = PoseDetector(static=True)
 
     def __call__(self, image):
         pad = int(REDETECT_SIDE * REDETECT_PAD)
         big = cv2.resize(image, (REDETECT_SIDE, REDETECT_SIDE), interpolation=cv2.INTER_CUBIC)
-        big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        result = self.pose.process(cv2.cvtColor(big, cv2.COLOR_BGR2RGB))
-        if result.pose_landmarks is None:
+        skeleton = self.detect(cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE))
+        if skeleton is None:
             return None
-        landmarks = Skeleton.from_mediapipe(result.pose_landmarks).landmarks[REDUCED_JOINTS, :2]
-        return (landmarks * (REDETECT_SIDE + 2 * pad) - pad) / REDETECT_SIDE
+        return (skeleton.landmarks[REDUCED_JOINTS, :2] * (REDETECT_SIDE + 2 * pad) - pad) / REDETECT_SIDE
 
     def close(self):
-        self.pose.close()
+        self.detect.close()
 
 
 # The 13 reduced joints with left and right exchanged (nose, then shoulder, elbow, wrist, hip, knee, ankle pairs).
@@ -152,14 +148,9 @@ def batched_fps(generator, skeletons, batch_size=32):
     """Frames per second when the generator gets poses 32 at a time (a network's natural mode)."""
     if not isinstance(generator, TrainedGenerator):
         return None  # GenNearest has no batch mode: each answer is a table lookup
-    device = generator.device
     started = time.perf_counter()
-    with torch.no_grad():
-        for start in range(0, len(skeletons), batch_size):
-            vector, drawing = Training.skeleton_input(skeletons[start:start + batch_size], generator.size)
-            batch = {"vector": vector.to(device), "skeleton": drawing.to(device)}
-            out = generator.net(generator_input(generator.kind, batch))
-            Training.to_uint8_bgr(out)
+    for start in range(0, len(skeletons), batch_size):
+        generator.generate_many(skeletons[start:start + batch_size])
     return len(skeletons) / (time.perf_counter() - started)
 
 
@@ -197,7 +188,6 @@ def evaluate(args):
 
     rows = ["real"] + [str(g) for g in args.gen_type] + (["baseline"] if args.baseline else [])
     results, images = {}, {"real": real}
-    redetect = None
     with native_stderr_silenced():
         redetect = Redetector()
     try:

@@ -173,12 +173,16 @@ class TrainedGenerator:
         self.net.load_state_dict(saved["generator"])
         self.net.to(self.device).eval()
 
-    @torch.no_grad()
     def generate(self, ske):
         """The target person in pose `ske` (crop coordinates): BGR uint8, size x size."""
-        vector, drawing = Training.skeleton_input([ske], self.size)
-        image = self.net(generator_input(self.kind, {"vector": vector, "skeleton": drawing}).to(self.device))
-        return Training.to_uint8_bgr(image)[0]
+        return self.generate_many([ske])[0]
+
+    @torch.no_grad()
+    def generate_many(self, skeletons):
+        """One image per pose, computed as one batch: a list of BGR uint8 images, size x size."""
+        vector, drawing = Training.skeleton_input(skeletons, self.size)
+        images = self.net(generator_input(self.kind, {"vector": vector, "skeleton": drawing}).to(self.device))
+        return Training.to_uint8_bgr(images)
 
 
 class GenVanillaNN(TrainedGenerator):

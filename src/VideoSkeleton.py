@@ -50,11 +50,13 @@ class PoseDetector:
     from one frame to the next, so one detector must see one video's frames in order.
     """
 
-    def __init__(self, consecutive=True):
+    def __init__(self, consecutive=True, static=False):
         import mediapipe as mp  # here, so that loading a cached dataset does not pay for importing MediaPipe
 
-        # Smoothing across frames helps when frames are consecutive and lags when they are far apart.
-        self.pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=consecutive,
+        # Smoothing across frames helps when frames are consecutive and lags when they are far apart. static=True
+        # detects every image afresh (no tracking), for images that are not a video's frames in order.
+        self.pose = mp.solutions.pose.Pose(static_image_mode=static, model_complexity=1,
+                                           smooth_landmarks=consecutive and not static,
                                            min_detection_confidence=0.5, min_tracking_confidence=0.5)
 
     def __call__(self, frame_bgr):
@@ -66,6 +68,9 @@ class PoseDetector:
         return self
 
     def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
         self.pose.close()
 
 
