@@ -24,7 +24,8 @@ from tqdm import tqdm
 import VideoIO
 from GenNearest import GenNearest
 from Runtime import DEFAULT_DATA_DIR, REPO_DIR, UserError, check_writable, run_main
-from Skeleton import retarget
+from Skeleton import Skeleton, body_frame, retarget
+from Smoothing import smooth_poses
 from VideoSkeleton import VideoSkeleton
 
 SAMPLE_SOURCE = DEFAULT_DATA_DIR / "sample" / "pose2sim_cam01.mp4"
@@ -52,6 +53,17 @@ def make_generator(gen_type, target, checkpoint=None, device=None):
     return GenGAN(target, loadFromFile=True, checkpoint=checkpoint, device=device)
 
 
+def source_poses(source, target, smooth=True):
+    """{source frame number: Skeleton} of the source's poses moved into the target's space (retarget), smoothed
+    with short gaps filled (Smoothing) unless smooth=False, when they are MediaPipe's own."""
+    landmarks, frames = source.landmarks, source.frame_index
+    if smooth:
+        landmarks, frames, report = smooth_poses(landmarks, frames, source.fps)
+        print(report)
+    body_frames = (body_frame(landmarks), target.body_frame())
+    return {int(f): retarget(Skeleton(pose), *body_frames) for f, pose in zip(frames, landmarks)}
+
+
 def label(image, text, colour=(255, 255, 255)):
     """Write `text` on the top left of `image`, readable on any background."""
     scale = image.shape[0] / 512
@@ -70,25 +82,39 @@ class DanceDemo:
     """Make the target video's person dance like the source video's person, with generator GEN_TYPE."""
 
     def __init__(self, filename_src, typeOfGen=1, filename_tgt=SAMPLE_TARGET, data_dir=None, target_mod_frame=1,
-                 checkpoint=None, device=None):
+                 checkpoint=None, device=None, smooth=True):
         self.target = VideoSkeleton(filename_tgt, mod_frame=target_mod_frame, data_dir=data_dir)
         self.generator = make_generator(typeOfGen, self.target, checkpoint, device)  # before the source: fail early
         self.source = VideoSkeleton(filename_src, mod_frame=1, data_dir=data_dir)
         self.gen_type = typeOfGen
-        self.source_to_target = (self.source.body_frame(), self.target.body_frame())
+        self.poses = source_poses(self.source, self.target, smooth)  # {source frame: pose in the target's space}
+        # Nearest neighbour picks a coherent sequence of target frames; with --no-smooth, each frame alone.
+        self.chosen = {}
+        if smooth and isinstance(self.generator, GenNearest):
+            frames = sorted(self.poses)
+            choice = self.generator.coherent_choice([self.poses[f] for f in frames])
+            self.chosen = {f: int(self.generator.indices[c]) for f, c in zip(frames, choice)}
+
+    def generate(self, frame):
+        """The generated target for source frame `frame` (BGR uint8), or None if it has no pose."""
+        if frame not in self.poses:
+            return None
+        if frame in self.chosen:
+            return self.generator.image(self.chosen[frame])
+        return self.generator.generate(self.poses[frame])
 
     def frames(self, panel_size=256):
         """Yield one side-by-side frame (panel_size high, 2 * panel_size wide) per frame of the source video."""
         source_skeletons = dict(zip(self.source.frame_index.tolist(), self.source.ske))
         for index, frame in VideoIO.read_frames(self.source.video_path):
             source_panel = cv2.resize(self.source.crop(frame), (panel_size, panel_size), interpolation=cv2.INTER_AREA)
-            skeleton = source_skeletons.get(index)
-            if skeleton is None:  # MediaPipe found nobody in this frame: say so, in both panels
+            image = self.generate(index)
+            if image is None:  # MediaPipe found nobody in this frame, and no gap filling could: say so
                 label(source_panel, "no person found", (0, 0, 255))
                 generated = label(np.full_like(source_panel, 64), "no pose to follow", (0, 0, 255))
             else:
-                skeleton.draw(source_panel)
-                image = self.generator.generate(retarget(skeleton, *self.source_to_target))
+                if index in source_skeletons:  # the detector's own pose, as found (frames filled in have none)
+                    source_skeletons[index].draw(source_panel)
                 generated = cv2.resize(image, (panel_size, panel_size),
                                        interpolation=cv2.INTER_AREA if image.shape[0] > panel_size else cv2.INTER_CUBIC)
             yield np.hstack([label(source_panel, "source"), generated])
@@ -124,6 +150,9 @@ def main():
     parser.add_argument("--checkpoint", type=Path, help="model for GEN_TYPE 2-4 (default: the newest trained on "
                         "the target, in DATA_DIR/<target>/models/)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
+    parser.add_argument("--no-smooth", dest="smooth", action="store_false",
+                        help="use the source's raw poses (no One Euro filter, no gap filling) and, for GEN_TYPE 1, "
+                        "the nearest frame for each pose alone instead of a coherent sequence")
     args = parser.parse_args()
 
     check_gen_type(args.gen_type)  # before any long work
@@ -141,7 +170,7 @@ def main():
         args.show = False
 
     demo = DanceDemo(args.source, args.gen_type, args.target, args.data_dir, args.target_mod_frame,
-                     args.checkpoint, args.device)
+                     args.checkpoint, args.device, args.smooth)
     if args.gen_type > 1:
         print(f"GEN_TYPE {args.gen_type}: {demo.generator.checkpoint_path} ({demo.generator.size} px, "
               f"on {demo.generator.device})")

@@ -15,11 +15,12 @@ Per generator:
   missed_rate: the share of frames where none was. Re-detection is made as reliable as we can for every row
   alike: the image is upscaled to 384 px (bicubic) and padded by 25% on each side with its edge colours, and the
   detector runs in static mode (each frame alone, so no tracking smooths jitter away);
+- sharpness: variance of the Laplacian inside the person's box (real frames give the reference);
 - tof: mean absolute difference between the optical flow (DIS) of consecutive generated frames and of the
   corresponding real frames, in pixels at --size (tOF of Chu et al. 2020); jitter: mean length of the second
   difference in time of the re-detected joints' error (pixels): the shake a viewer sees beyond the motion itself;
-- with --source, transfer: the source's poses moved into the target's space; pose distance and missed rate only,
-  as there is no true image;
+- with --source, transfer: the source's poses (smoothed, unless --no-smooth) moved into the target's space; pose
+  distance, missed rate, shake and warp error (transfer_stability), as there is no true image;
 - gen_fps (one pose at a time), gen_fps_batched (32 at a time), and demo_fps (DanceDemo end to end, with --source).
 LPIPS and FID need ImageNet weights that no package on this machine ships; they are not computed.
 """
@@ -35,37 +36,15 @@ import numpy as np
 import torch
 
 import Training
-from DanceDemo import DanceDemo, make_generator
+from DanceDemo import DanceDemo, make_generator, source_poses
 from GenNearest import GenNearest
 from GenVanillaNN import TrainedGenerator
 from Runtime import DEFAULT_DATA_DIR, UserError, native_stderr_silenced, pick_device, run_main
-from Skeleton import REDUCED_JOINTS, retarget
-from VideoSkeleton import PoseDetector, VideoSkeleton
-
-REDETECT_SIDE = 384  # upscaled side before detection: MediaPipe misses many people in small crops
-REDETECT_PAD = 0.25
+from Skeleton import REDUCED_JOINTS
+from VideoSkeleton import REDETECT_PAD, REDETECT_SIDE, Redetector, VideoSkeleton
 
 
 # ---- re-detection -----------------------------------------------------------------------------------------------
-
-class Redetector:
-    """MediaPipe Pose in static mode on square BGR images; returns the 13 reduced joints in the image's own
-    coordinates (0..1), or None where it finds nobody."""
-
-    def __init__(self):
-        self.detect = PoseDetector(static=True)
-
-    def __call__(self, image):
-        pad = int(REDETECT_SIDE * REDETECT_PAD)
-        big = cv2.resize(image, (REDETECT_SIDE, REDETECT_SIDE), interpolation=cv2.INTER_CUBIC)
-        skeleton = self.detect(cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE))
-        if skeleton is None:
-            return None
-        return (skeleton.landmarks[REDUCED_JOINTS, :2] * (REDETECT_SIDE + 2 * pad) - pad) / REDETECT_SIDE
-
-    def close(self):
-        self.detect.close()
-
 
 # The 13 reduced joints with left and right exchanged (nose, then shoulder, elbow, wrist, hip, knee, ankle pairs).
 MIRRORED = np.array([0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11])
@@ -121,6 +100,41 @@ def image_scores(generated, real, driving, size):
             "ssim_person": float(np.mean(person)), "l1": (fake_t - real_t).abs().mean().item()}
 
 
+def sharpness(images, driving, size):
+    """Mean variance of the Laplacian of the grey image inside the person's box (Pech-Pacheco et al. 2000): high
+    for crisp edges and texture, low for a blur. Compare it with the real frames' row, not across videos."""
+    values = []
+    for image, joints in zip(images, driving):
+        x0, y0, x1, y1 = person_box(joints, size)
+        grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+        values.append(cv2.Laplacian(grey, cv2.CV_64F).var())
+    return float(np.mean(values))
+
+
+def transfer_stability(detected, generated, frames, driving):
+    """How steady the transfer video is, with no true video to compare with:
+    - shake: mean length of the second difference in time of the joints re-detected on the generated frames, over
+      runs of three consecutive frames all detected, as a fraction of the body's height (the driving poses' median
+      extent from head to feet); smooth motion has a small second difference, shaking a large one;
+    - warp_error: mean absolute difference (grey levels, 0-255) between each generated frame and the one before it
+      warped onto it by the optical flow between the two generated frames (the source is framed differently, so
+      its flow does not apply): what motion cannot explain, i.e. flicker."""
+    height = float(np.median(driving[:, :, 1].max(1) - driving[:, :, 1].min(1)))
+    follows = np.diff(frames) == 1
+    shakes = [np.linalg.norm(detected[i + 1] - 2 * detected[i] + detected[i - 1], axis=1).mean()
+              for i in range(1, len(detected) - 1)
+              if follows[i - 1] and follows[i] and all(detected[j] is not None for j in (i - 1, i, i + 1))]
+    errors = []
+    for i in np.flatnonzero(follows):
+        before, after = (cv2.cvtColor(generated[j], cv2.COLOR_BGR2GRAY) for j in (i, i + 1))
+        backward = flow(generated[i + 1], generated[i])  # for each pixel of the later frame, where it was before
+        grid = np.indices(after.shape[:2])[::-1].transpose(1, 2, 0).astype(np.float32) + backward
+        warped = cv2.remap(before, grid[..., 0], grid[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        errors.append(np.abs(warped.astype(np.float32) - after).mean())
+    return {"shake": float(np.mean(shakes)) / max(height, 1e-6) if shakes else None,
+            "warp_error": float(np.mean(errors)) if errors else None}
+
+
 def flow(a, b):
     """Dense optical flow (DIS, medium preset) from BGR image a to b: (H, W, 2) in pixels."""
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -135,10 +149,14 @@ def temporal_flow_error(generated, real, consecutive):
 
 # ---- generators -------------------------------------------------------------------------------------------------
 
-def generate_all(generator, skeletons, size):
-    """One image per skeleton at size x size (BGR uint8), and the seconds it took, one pose at a time."""
+def generate_all(generator, skeletons, size, coherent=False):
+    """One image per skeleton at size x size (BGR uint8), and the seconds it took, one pose at a time; with
+    coherent=True, nearest neighbour chooses the sequence as a whole (GenNearest.generate_sequence)."""
     started = time.perf_counter()
-    images = [generator.generate(s) for s in skeletons]
+    if coherent and isinstance(generator, GenNearest):
+        images = generator.generate_sequence(skeletons)
+    else:
+        images = [generator.generate(s) for s in skeletons]
     seconds = time.perf_counter() - started
     return [cv2.resize(i, (size, size), interpolation=cv2.INTER_AREA if i.shape[0] > size else cv2.INTER_CUBIC)
             for i in images], seconds
@@ -182,8 +200,9 @@ def evaluate(args):
     real = [cv2.resize(target.readImage(i), (size, size), interpolation=cv2.INTER_AREA) for i in held]
     if args.source:
         source = VideoSkeleton(args.source, mod_frame=1, data_dir=args.data_dir)
-        frames = (source.body_frame(), target.body_frame())
-        transfer_skeletons = [retarget(s, *frames) for s in source.ske]
+        poses = source_poses(source, target, args.smooth)
+        transfer_frames = np.array(sorted(poses))
+        transfer_skeletons = [poses[f] for f in transfer_frames]
         transfer_driving = np.stack([s.landmarks[REDUCED_JOINTS, :2] for s in transfer_skeletons])
 
     rows = ["real"] + [str(g) for g in args.gen_type] + (["baseline"] if args.baseline else [])
@@ -197,7 +216,7 @@ def evaluate(args):
                 generator, generated, seconds = None, real, None
             else:
                 generator = make_row_generator(name, target, train_indices, args.val_fraction, device)
-                generated, seconds = generate_all(generator, skeletons, size)
+                generated, seconds = generate_all(generator, skeletons, size, args.smooth)
             images[name] = generated
             with native_stderr_silenced():
                 detected = [redetect(image) for image in generated]
@@ -205,19 +224,23 @@ def evaluate(args):
             if name != "real":  # the real row's image scores would be perfect by definition
                 row.update(image_scores(generated, real, driving, size))
             row["tof"] = temporal_flow_error(generated, real, consecutive)
+            row["sharpness"] = sharpness(generated, driving, size)
             if generator is not None:
                 row["gen_fps"] = len(held) / seconds
                 row["gen_fps_batched"] = batched_fps(generator, skeletons)
                 if isinstance(generator, TrainedGenerator):
-                    row.update(checkpoint=str(generator.checkpoint_path), trained_epochs=generator.epochs)
+                    row.update(checkpoint=str(generator.checkpoint_path), trained_epochs=generator.epochs,
+                               trained_minutes=generator.minutes, config=generator.config)
                 if args.source:
-                    transfer, _ = generate_all(generator, transfer_skeletons, size)
+                    transfer, _ = generate_all(generator, transfer_skeletons, size, args.smooth)
                     with native_stderr_silenced():
                         found = [redetect(image) for image in transfer]
                     scores = pose_scores(found, transfer_driving, size)
+                    scores.update(transfer_stability(found, transfer, transfer_frames, transfer_driving))
                     row.update({f"transfer_{k}": v for k, v in scores.items() if k != "frames"})
                     if name != "baseline":
-                        demo = DanceDemo(args.source, int(name), args.target, args.data_dir, device=args.device)
+                        demo = DanceDemo(args.source, int(name), args.target, args.data_dir, device=args.device,
+                                         smooth=args.smooth)
                         out = Path(args.report or args.data_dir) / f"evaluate_demo_{name}.mp4"
                         started = time.perf_counter()
                         frames, _ = demo.write(out)
@@ -227,7 +250,7 @@ def evaluate(args):
     finally:
         redetect.close()
 
-    report = {"target": str(args.target), "source": str(args.source) if args.source else None,
+    report = {"target": str(args.target), "source": str(args.source) if args.source else None, "smooth": args.smooth,
               "split": {"frames": target.skeCount(), "train": len(train_indices), "held_out": len(held),
                         "val_fraction": args.val_fraction, "consecutive_pairs": len(consecutive)},
               "image_size": size, "device": str(device), "machine": f"{platform.machine()}, "
@@ -245,8 +268,10 @@ def evaluate(args):
 COLUMNS = [("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("ssim_person", "SSIM person", "{:.3f}"),
            ("pose_distance_px", "pose dist px", "{:.2f}"), ("pose_distance_pct", "pose dist %", "{:.2f}"),
            ("missed_rate", "missed", "{:.1%}"), ("tof", "tOF px", "{:.3f}"), ("jitter", "jitter px", "{:.2f}"),
+           ("sharpness", "sharpness", "{:.0f}"),
            ("transfer_pose_distance_pct", "transfer dist %", "{:.2f}"), ("transfer_missed_rate", "transfer missed",
                                                                         "{:.1%}"),
+           ("transfer_shake", "transfer shake %", "{:.2%}"), ("transfer_warp_error", "transfer warp err", "{:.2f}"),
            ("gen_fps", "gen fps", "{:.1f}"), ("gen_fps_batched", "gen fps x32", "{:.1f}"),
            ("demo_fps", "demo fps", "{:.1f}")]
 SHORT_NAMES = {"real": "real", "1": "1 NN", "2": "2 vec", "3": "3 U-Net", "4": "4 GAN", "baseline": "course"}
@@ -311,6 +336,8 @@ def main():
     parser.add_argument("--size", type=int, default=128, help="compare images at this side (default 128)")
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--no-smooth", dest="smooth", action="store_false",
+                        help="as DanceDemo --no-smooth: raw source poses, and nearest neighbour frame by frame")
     args = parser.parse_args()
     if args.size < 32:
         raise UserError("--size must be 32 or more")

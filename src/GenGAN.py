@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import PoseEncoding
 import Training
 from GenVanillaNN import TrainedGenerator, build_generator, evaluation_generator, generator_input
 from Runtime import UserError, run_main
@@ -86,7 +87,8 @@ def gradient_penalty(discriminator, condition, real, fake):
 
 def build_discriminator(config):
     """The PatchGAN for a configuration: 3 strided layers (70 px patches) from 128 px up, 2 (34 px) at 64 px."""
-    return NLayerDiscriminator(ndf=config["ndf"], n_layers=3 if config["size"] > 64 else 2)
+    pose_channels = PoseEncoding.channels(PoseEncoding.encoding_of(config))
+    return NLayerDiscriminator(input_nc=pose_channels + 3, ndf=config["ndf"], n_layers=3 if config["size"] > 64 else 2)
 
 
 def gan_step(generator, discriminator, optimizer_g, optimizer_d, config, device):
@@ -97,11 +99,11 @@ def gan_step(generator, discriminator, optimizer_g, optimizer_d, config, device)
     def step(batch):
         condition = Training.to_unit(batch["skeleton"])
         real = Training.to_unit(batch["image"])
-        with Training.autocast(device):
+        with Training.autocast(device, config.get("cpu_bf16")):
             fake = generator(generator_input(KIND, batch))
 
         # Discriminator: real pairs towards real, generated pairs towards fake.
-        with Training.autocast(device):
+        with Training.autocast(device, config.get("cpu_bf16")):
             loss_d = (gan_loss(discriminator(condition, real), True) +
                       gan_loss(discriminator(condition, fake.detach()), False)) * 0.5
         if config["gan_mode"] == "wgangp":
@@ -112,7 +114,7 @@ def gan_step(generator, discriminator, optimizer_g, optimizer_d, config, device)
         scaler.step(optimizer_d)
 
         # Generator: fool the discriminator, stay near the real image in L1 (and in D's features if asked).
-        with Training.autocast(device):
+        with Training.autocast(device, config.get("cpu_bf16")):
             scores_fake, features_fake = discriminator(condition, fake, features=True)
             loss_gan = gan_loss(scores_fake, True)
             loss_fm = torch.zeros((), device=device)
@@ -143,10 +145,7 @@ class GenGAN(TrainedGenerator):
         super().__init__(videoSkeTgt, KIND, Training.train_command("GenGAN.py", videoSkeTgt), checkpoint, device)
 
 
-def main():
-    parser = argparse.ArgumentParser(description="Train the conditional GAN (pix2pix-style U-Net + PatchGAN that "
-                                     "sees the pose) on a target video; DanceDemo GEN_TYPE 4 uses it.")
-    Training.add_training_arguments(parser, default_size=128)
+def add_gan_arguments(parser):
     parser.add_argument("--gan-mode", choices=("bce", "lsgan", "wgangp"), default="lsgan",
                         help="adversarial loss (default lsgan; bce is the course's)")
     parser.add_argument("--lambda-l1", type=float, default=100.0, help="weight of the L1 loss (default 100)")
@@ -154,12 +153,24 @@ def main():
                         help="weight of discriminator feature matching (default 0: off; 10 is a usual value)")
     parser.add_argument("--lambda-gp", type=float, default=10.0, help="gradient penalty weight for wgangp")
     parser.add_argument("--ndf", type=int, default=64, help="channels of the discriminator's first layer")
+
+
+def gan_config(args):
+    """What the GAN adds to Training.make_config."""
+    return dict(gan_mode=args.gan_mode, lambda_l1=args.lambda_l1, lambda_fm=args.lambda_fm, lambda_gp=args.lambda_gp,
+                ndf=args.ndf)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Train the conditional GAN (pix2pix-style U-Net + PatchGAN that "
+                                     "sees the pose) on a target video; DanceDemo GEN_TYPE 4 uses it.")
+    Training.add_training_arguments(parser, default_size=128)
+    add_gan_arguments(parser)
     args = parser.parse_args()
     command = f"python src/GenGAN.py --target {args.target}"
     run, resumed = Training.prepare(args, KIND, command)
     device, config = run["device"], run["config"]
-    config.update(gan_mode=args.gan_mode, lambda_l1=args.lambda_l1, lambda_fm=args.lambda_fm,
-                  lambda_gp=args.lambda_gp, ndf=args.ndf)
+    config.update(gan_config(args))
     for key in ("gan_mode", "ndf"):  # these shape the discriminator and its optimiser state
         if resumed and resumed["config"].get(key) != config[key]:
             raise UserError(f"cannot resume: the checkpoint was trained with --{key.replace('_', '-')} "
@@ -186,7 +197,7 @@ def main():
                 "discriminator": Training.unwrap(discriminator).state_dict(),
                 "optimizer_g": optimizer_g.state_dict(), "optimizer_d": optimizer_d.state_dict()}
 
-    run.update(step=step, generate_batch=evaluation_generator(generator, KIND, device), checkpoint=checkpoint)
+    run.update(step=step, generate_batch=evaluation_generator(generator, config, device), checkpoint=checkpoint)
     Training.train_loop(run)
     Training.finish(run)
 

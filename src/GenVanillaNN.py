@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import PoseEncoding
 import Training
 from Runtime import UserError, pick_device, run_main
 
@@ -114,21 +115,32 @@ def build_generator(config):
         return CourseDecoder(ngf=config["ngf"])
     if config["kind"] == "vanilla1":
         return VectorToImage(config["size"], ngf=config["ngf"])
-    return UnetGenerator(num_downs=Training.log2_int(config["size"]) - 1, ngf=config["ngf"])
+    return UnetGenerator(input_nc=input_channels(config), num_downs=Training.log2_int(config["size"]) - 1,
+                         ngf=config["ngf"])
+
+
+def input_channels(config):
+    """The U-Net's input: the encoded pose, and the warped appearance memory's 3 channels if there is one."""
+    memory = 3 if config.get("memory", "none") != "none" else 0
+    return PoseEncoding.channels(PoseEncoding.encoding_of(config)) + memory
 
 
 def generator_input(kind, batch):
-    """Which form of the pose a generator reads: the joint vector (variant 1, baseline) or the drawn skeleton."""
-    return batch["vector"] if kind in ("vanilla1", "baseline") else Training.to_unit(batch["skeleton"])
+    """What a generator reads: the joint vector (variant 1, baseline), or the encoded pose with the appearance
+    memory (if the batch has one) stacked on the channel axis, in [-1, 1]."""
+    if kind in Training.VECTOR_KINDS:
+        return batch["vector"]
+    pictures = [batch["skeleton"]] + ([batch["memory"]] if "memory" in batch else [])
+    return Training.to_unit(torch.cat(pictures, 1))
 
 
-def l1_step(net, optimizer, kind, device):
-    """The training step: one batch (uint8 tensors on the device) -> one Adam update on the L1 loss."""
-    scaler = Training.grad_scaler(device)
+def l1_step(net, optimizer, config, device):
+    """The training step: one batch (tensors on the device) -> one Adam update on the L1 loss."""
+    kind, scaler = config["kind"], Training.grad_scaler(device)
 
     def step(batch):
         real = Training.to_unit(batch["image"])
-        with Training.autocast(device):
+        with Training.autocast(device, config.get("cpu_bf16")):
             fake = net(generator_input(kind, batch))
         loss = F.l1_loss(fake.float(), real)
         optimizer.zero_grad(set_to_none=True)
@@ -140,13 +152,14 @@ def l1_step(net, optimizer, kind, device):
     return step
 
 
-def evaluation_generator(net, kind, device):
+def evaluation_generator(net, config, device):
     """train_loop's generate_batch: the network in eval mode (BatchNorm's running statistics) on a batch."""
+    kind = config["kind"]
 
     def generate_batch(batch):
         model = Training.unwrap(net)
         model.eval()
-        with Training.autocast(device):
+        with Training.autocast(device, config.get("cpu_bf16")):
             out = model(generator_input(kind, batch))
         model.train()
         return out
@@ -167,11 +180,15 @@ class TrainedGenerator:
             raise UserError(f"no trained {kind} model for {videoSkeTgt.name}: train one with {train_command}")
         saved = Training.load_checkpoint(path, kind, videoSkeTgt, train_command)
         self.kind, self.checkpoint_path, self.config, self.epochs = kind, path, saved["config"], saved["epoch"]
+        self.minutes = (saved.get("history") or [{}])[-1].get("minutes")  # training time, where it was recorded
         self.size = self.config["size"]
         self.device = pick_device(device)
         self.net = build_generator(self.config)
         self.net.load_state_dict(saved["generator"])
         self.net.to(self.device).eval()
+        # The training frames (and only those) are what the network may remember.
+        train_indices, _ = Training.split_indices(videoSkeTgt.skeCount(), self.config["val_fraction"])
+        self.memory = Training.build_memory(videoSkeTgt, train_indices, self.config)
 
     def generate(self, ske):
         """The target person in pose `ske` (crop coordinates): BGR uint8, size x size."""
@@ -180,8 +197,8 @@ class TrainedGenerator:
     @torch.no_grad()
     def generate_many(self, skeletons):
         """One image per pose, computed as one batch: a list of BGR uint8 images, size x size."""
-        vector, drawing = Training.skeleton_input(skeletons, self.size)
-        images = self.net(generator_input(self.kind, {"vector": vector, "skeleton": drawing}).to(self.device))
+        inputs = Training.model_inputs(skeletons, self.config, self.memory)
+        images = self.net(generator_input(self.kind, inputs).to(self.device))
         return Training.to_uint8_bgr(images)
 
 
@@ -222,13 +239,13 @@ def main():
         optimizer.load_state_dict(resumed["optimizer"])
     if run["rank"] == 0:
         print(f"{type(Training.unwrap(net)).__name__}: {Training.param_count(net) / 1e6:.2f} M parameters")
-    step = l1_step(net, optimizer, kind, device)
+    step = l1_step(net, optimizer, config, device)
 
     def checkpoint():
         return {**Training.checkpoint_header(kind, config, run["video"]),
                 "generator": Training.unwrap(net).state_dict(), "optimizer": optimizer.state_dict()}
 
-    run.update(step=step, generate_batch=evaluation_generator(net, kind, device), checkpoint=checkpoint)
+    run.update(step=step, generate_batch=evaluation_generator(net, config, device), checkpoint=checkpoint)
     Training.train_loop(run)
     Training.finish(run)
 

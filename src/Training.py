@@ -10,6 +10,7 @@
 - checkpoints: plain dicts of tensors and numbers, loaded with weights_only=True, that carry their configuration
   and the identity of the target they were trained on, so a foreign one is refused with one clear line.
 """
+import argparse
 import contextlib
 import json
 import math
@@ -23,7 +24,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from Runtime import DEFAULT_DATA_DIR, UserError, atomic_write, pick_device
+import PoseEncoding
+from AppearanceMemory import MODES, AppearanceMemory
+from Runtime import DEFAULT_DATA_DIR, UserError, atomic_write, native_stderr_silenced, pick_device
 
 CHECKPOINT_FORMAT = "everybody-dance-checkpoint-1"
 
@@ -37,25 +40,47 @@ def split_indices(count, val_fraction):
     split would score the network on frames it has all but seen.
     """
     held_out = int(round(count * val_fraction))
-    if count - held_out < 1:
-        raise UserError(f"the target has {count} frames: too few to hold out {val_fraction:.0%} and train on the rest")
+    if held_out < 1 or count - held_out < 1:
+        raise UserError(f"the target has {count} frames with a person: too few to hold out {val_fraction:.0%} and "
+                        f"train on the rest; use a longer video (a minute or more is good), or every frame "
+                        f"(--mod-frame 1)")
     return np.arange(count - held_out), np.arange(count - held_out, count)
 
 
-def skeleton_input(skeletons, size):
-    """The networks' two input forms for a list of Skeletons: (joint vectors (N, 26) in [-1, 1],
-    drawn skeleton images (N, 3, size, size) uint8)."""
-    vectors = torch.from_numpy(np.stack([s.as_vector(reduced=True) for s in skeletons]) * 2 - 1).float()
-    drawings = torch.from_numpy(np.stack([s.draw_image(size) for s in skeletons])).permute(0, 3, 1, 2)
-    return vectors, drawings.contiguous()
+def model_inputs(skeletons, config, memory=None, frames=None):
+    """What the networks read for a list of Skeletons, as a dict of CPU tensors: "vector", the joint vectors (N, 26)
+    in [-1, 1]; "skeleton", the pose encoded as images (PoseEncoding; N x C x size x size, uint8); and with an
+    appearance memory, "memory", the remembered person warped to each pose (N x 3 x size x size, uint8), never taken
+    from within a second of `frames` (the poses' own frame numbers, when they are training frames)."""
+    size = config["size"]
+    inputs = {"vector": torch.from_numpy(np.stack([s.as_vector(reduced=True) for s in skeletons]) * 2 - 1).float(),
+              "skeleton": PoseEncoding.render_many(skeletons, size, PoseEncoding.encoding_of(config))}
+    if memory is not None:
+        inputs["memory"] = memory.recall_many([s.landmarks for s in skeletons], frames)
+    return inputs
 
 
-def load_pairs(video, size, indices):
-    """Everything training needs from frames `indices` of a VideoSkeleton, in memory, on the CPU."""
-    vectors, drawings = skeleton_input([video.ske[i] for i in indices], size)
+def build_memory(video, train_indices, config):
+    """The appearance memory a configuration asks for (AppearanceMemory), of the training frames; or None."""
+    if config.get("memory", "none") == "none" or config["kind"] in VECTOR_KINDS:
+        return None
+    return AppearanceMemory.from_video(video, train_indices, config["size"])
+
+
+VECTOR_KINDS = ("vanilla1", "baseline")  # the networks that read the joint vector, not images
+
+
+def load_pairs(video, indices, config, memory=None, training=False):
+    """Everything training needs from frames `indices` of a VideoSkeleton, in memory, on the CPU: model_inputs
+    and the real crops ("image", N x 3 x size x size, uint8 BGR). training=True keeps each frame's memory away from
+    its own second of video."""
+    size = config["size"]
+    frames = video.frame_index[indices] if training else None
+    data = model_inputs([video.ske[i] for i in indices], config, memory, frames)
     images = np.stack([cv2.resize(video.readImage(i), (size, size), interpolation=cv2.INTER_AREA) for i in
                        tqdm(indices, desc=f"loading {len(indices)} crops", unit="image", leave=False)])
-    return {"vector": vectors, "skeleton": drawings, "image": torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()}
+    data["image"] = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    return data
 
 
 def to_unit(batch_uint8):
@@ -69,35 +94,29 @@ def to_uint8_bgr(images):
     return list(images)
 
 
-def shift_jointly(tensors, max_shift, generator):
-    """The same random translation (up to max_shift pixels, edges repeated) applied to each of the tensors (whole
-    batches): the pose and the picture move together, so the pairing stays true."""
-    if max_shift == 0:
-        return tensors
-    dx, dy = (int(v) for v in torch.randint(-max_shift, max_shift + 1, (2,), generator=generator))
-    pad = (max_shift, max_shift, max_shift, max_shift)
-    out = []
-    for t in tensors:
-        padded = F.pad(t.float(), pad, mode="replicate").to(t.dtype)
-        height, width = t.shape[-2:]
-        out.append(padded[..., max_shift + dy:max_shift + dy + height, max_shift + dx:max_shift + dx + width])
-    return out
-
-
 # ---- measures ---------------------------------------------------------------------------------------------------
 
 def psnr(a, b):
-    """Peak signal-to-noise ratio in dB between image batches in [-1, 1] (peak-to-peak 2), per image."""
+    """Peak signal-to-noise ratio in dB between image batches in [-1, 1] (peak-to-peak 2), per image: the same
+    number as on 0..255 images with a peak of 255 (scikit-image's peak_signal_noise_ratio, data_range=255)."""
     mse = ((a.float() - b.float()) ** 2).flatten(1).mean(1)
     return 10 * torch.log10(4 / mse.clamp_min(1e-10))
 
 
-def ssim(a, b, window=11, sigma=1.5):
-    """Structural similarity (Wang et al. 2004, Gaussian window, on the mean of the channels), per image.
+LUMA = (0.114, 0.587, 0.299)  # ITU-R BT.601 weights of B, G, R: OpenCV's and scikit-image's grey
 
-    Inputs in [-1, 1]; the constants use the usual K1 = 0.01, K2 = 0.03 for a dynamic range of 2.
+
+def ssim(a, b, window=11, sigma=1.5):
+    """Structural similarity (Wang et al. 2004) per image, on the grey (luma) of BGR batches in [-1, 1].
+
+    The standard definition: intensities on 0..1 (SSIM's luminance term assumes non-negative intensities; on
+    [-1, 1] it reads 0.08-0.10 too low), K1 = 0.01, K2 = 0.03 for a dynamic range of 1, an 11-tap Gaussian window
+    of sigma 1.5, population (not sample) covariances, averaged over the "valid" region: scikit-image's
+    structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False) on the grey image.
     """
-    a, b = a.float().mean(1, keepdim=True), b.float().mean(1, keepdim=True)
+    luma = torch.tensor(LUMA, device=a.device).view(1, 3, 1, 1)
+    a = ((a.float() + 1) / 2 * luma).sum(1, keepdim=True)
+    b = ((b.float() + 1) / 2 * luma).sum(1, keepdim=True)
     coords = torch.arange(window, dtype=torch.float32, device=a.device) - window // 2
     g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
     g = (g / g.sum())
@@ -105,7 +124,7 @@ def ssim(a, b, window=11, sigma=1.5):
     blur = lambda x: F.conv2d(x, kernel)  # noqa: E731  ("valid" region only, as scikit-image does)
     mu_a, mu_b = blur(a), blur(b)
     var_a, var_b, cov = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2, blur(a * b) - mu_a * mu_b
-    c1, c2 = (0.01 * 2) ** 2, (0.03 * 2) ** 2
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
     ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
     return ssim_map.flatten(1).mean(1)
 
@@ -125,11 +144,14 @@ def setup_distributed(device_name):
     return device, rank, world
 
 
-def autocast(device):
-    """Mixed precision on CUDA (bfloat16 where the card has it, else float16); full precision elsewhere."""
-    if device.type != "cuda":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+def autocast(device, cpu_bf16=False):
+    """Mixed precision: on CUDA bfloat16 where the card has it, else float16; on the CPU bfloat16 if asked
+    (cpu_bf16: faster where the CPU has bfloat16 instructions, e.g. AVX-512 BF16 or AMX); else full precision."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    if device.type == "cpu" and cpu_bf16:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def grad_scaler(device):
@@ -194,10 +216,10 @@ def load_checkpoint(path, kind, video=None, train_command=None):
 
 # ---- pictures ---------------------------------------------------------------------------------------------------
 
-def save_sample_grid(path, skeletons, reals, generated):
-    """One row per held-out frame: drawn skeleton | real crop | generated (all BGR uint8 of one size)."""
-    rows = [np.hstack([s, r, g]) for s, r, g in zip(skeletons, reals, generated)]
-    grid = np.vstack(rows)
+def save_sample_grid(path, columns, rows):
+    """One row per held-out frame, one column per kind of picture (pose | memory, if any | real | generated), from
+    lists of BGR uint8 images of one size."""
+    grid = np.vstack([np.hstack([column[r] for column in columns]) for r in range(rows)])
     atomic_write(path, lambda tmp: cv2.imwrite(tmp, grid) or (_ for _ in ()).throw(OSError(f"cannot write {tmp}")))
 
 
@@ -210,7 +232,7 @@ def save_loss_plot(path, history):
     figure, axis = plt.subplots(figsize=(7, 4))
     epochs = [h["epoch"] for h in history]
     for key in history[-1]:
-        if key != "epoch" and all(key in h for h in history):
+        if key not in ("epoch", "minutes") and all(key in h for h in history):
             axis.plot(epochs, [h[key] for h in history], marker="o" if len(history) < 30 else None, label=key)
     axis.set_xlabel("epoch")
     axis.set_yscale("symlog", linthresh=1e-2)
@@ -239,6 +261,20 @@ def evaluate(generate_batch, data, indices, device, batch_size=32):
     return {"val_l1": l1 / n, "val_psnr": psnr_sum / n, "val_ssim": ssim_sum / n}, first
 
 
+MISSED_FRAMES = 60  # held-out frames re-detected after each epoch: about 2 s, to 1.7% resolution
+
+
+@torch.no_grad()
+def missed_rate(generate_batch, data, device, redetect):
+    """The share of (up to MISSED_FRAMES, evenly spaced) held-out frames in whose generated image MediaPipe finds
+    no person: a blur scores well in L1 but is not a person, so the trainers watch this too."""
+    count = len(data["image"])
+    chosen = np.unique(np.linspace(0, count - 1, min(MISSED_FRAMES, count)).round().astype(int))
+    generated = to_uint8_bgr(generate_batch({k: v[chosen].to(device) for k, v in data.items()}))
+    with native_stderr_silenced():
+        return sum(redetect(image) is None for image in generated) / len(chosen)
+
+
 def train_loop(run):
     """Train for run["epochs"] epochs from run["start_epoch"]; see the module docstring. `run` is a dict:
 
@@ -257,6 +293,11 @@ def train_loop(run):
     grid_count = min(6, len(held_out["image"]))
     budget = config.get("time_budget_minutes")
     loop_started = time.perf_counter()
+    minutes_before = run["history"][-1].get("minutes", 0.0) if run["history"] else 0.0  # resumed runs go on counting
+    if master:
+        from VideoSkeleton import Redetector
+        with native_stderr_silenced():
+            redetect = Redetector()
 
     for epoch in range(run["start_epoch"], config["epochs"]):
         spent = torch.tensor([budget is not None and time.perf_counter() - loop_started > budget * 60], device=device,
@@ -274,11 +315,9 @@ def train_loop(run):
                    disable=not master)
         for step_index in bar:
             chosen = order[step_index * batch_size:(step_index + 1) * batch_size]
-            batch = {k: v[chosen] for k, v in data.items()}
-            if config.get("augment_shift", 0):
-                batch["skeleton"], batch["image"] = shift_jointly([batch["skeleton"], batch["image"]],
-                                                                  config["augment_shift"], shuffle)
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            batch = {k: v[chosen].to(device, non_blocking=True) for k, v in data.items()}
+            if config.get("augment"):
+                batch = PoseEncoding.augment(batch, shuffle)
             losses = run["step"](batch)
             for key, value in losses.items():
                 totals[key] = totals.get(key, 0.0) + value
@@ -289,18 +328,24 @@ def train_loop(run):
         record = {"epoch": epoch + 1, **{k: v / steps_per_epoch for k, v in totals.items()}}
         scores, generated = evaluate(run["generate_batch"], held_out, np.arange(len(held_out["image"])), device)
         record.update(scores)
+        record["val_missed"] = missed_rate(run["generate_batch"], held_out, device, redetect)
         record["images_per_s"] = steps_per_epoch * batch_size * world / seconds
+        record["minutes"] = minutes_before + (time.perf_counter() - loop_started) / 60  # wall clock, scoring included
         run["history"].append(record)
         print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"))
-        drawings = [d.permute(1, 2, 0).numpy() for d in held_out["skeleton"][:grid_count]]
-        reals = [r.permute(1, 2, 0).numpy() for r in held_out["image"][:grid_count]]
-        save_sample_grid(out_dir / f"{name}_samples" / f"epoch_{epoch + 1:03d}.png", drawings, reals,
-                         to_uint8_bgr(generated[:grid_count]))
+        columns = [[PoseEncoding.picture(d, PoseEncoding.encoding_of(config)) for d in held_out["skeleton"]]]
+        if "memory" in held_out:
+            columns.append([m.permute(1, 2, 0).numpy() for m in held_out["memory"][:grid_count]])
+        columns += [[r.permute(1, 2, 0).numpy() for r in held_out["image"][:grid_count]],
+                    to_uint8_bgr(generated[:grid_count])]
+        save_sample_grid(out_dir / f"{name}_samples" / f"epoch_{epoch + 1:03d}.png", columns, grid_count)
         save_loss_plot(out_dir / f"{name}_loss.png", run["history"])
         checkpoint = run["checkpoint"]()
         checkpoint.update(epoch=epoch + 1, history=run["history"])
         save_checkpoint(out_dir / f"{name}.pt", checkpoint)
         atomic_write(out_dir / f"{name}_history.json", lambda tmp: Path(tmp).write_text(json.dumps(run["history"])))
+    if master:
+        redetect.close()
     if world > 1:
         torch.distributed.barrier()
 
@@ -328,7 +373,17 @@ def add_training_arguments(parser, default_size):
     parser.add_argument("--ngf", type=int, default=32, help="channels of the generator's first layer (default 32)")
     parser.add_argument("--val-fraction", type=float, default=0.2,
                         help="last fraction of the frames, in time, held out and never trained on (default 0.2)")
-    parser.add_argument("--augment", action="store_true", help="random joint shifts of pose and image, up to 1/32")
+    parser.add_argument("--pose-encoding", choices=PoseEncoding.ENCODINGS, default="limbs",
+                        help="how the image networks see the pose: limbs (a channel per limb and a depth channel, "
+                        "the default) or drawing (the skeleton drawn in colour, as before)")
+    parser.add_argument("--memory", choices=MODES, default="warped",
+                        help="appearance memory: warped (the most alike training frame, moved part by part to the "
+                        "pose, given beside it; the default) or none")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                        help="random zoom, shift and turn of pose and image together, per sample (default on)")
+    parser.add_argument("--cpu-bf16", action=argparse.BooleanOptionalAction, default=False,
+                        help="bfloat16 autocast on the CPU (default off: slower for these networks on an AVX-512 "
+                        "CPU, see the README; CUDA always uses mixed precision)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
                         help="stop after the epoch during which this many minutes of training have passed")
@@ -336,6 +391,15 @@ def add_training_arguments(parser, default_size):
     parser.add_argument("--data-dir", type=Path, default=None, help="where the target's cache and models live")
     parser.add_argument("--resume", action="store_true", help="continue the checkpoint of this kind and size")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
+
+
+def make_config(args, kind):
+    """A run's configuration from the parsed arguments: plain values, saved in every checkpoint."""
+    return {"kind": kind, "size": args.size, "ngf": args.ngf, "batch_size": args.batch_size, "lr": args.lr,
+            "val_fraction": args.val_fraction, "seed": args.seed, "epochs": args.epochs,
+            "pose_encoding": args.pose_encoding, "memory": args.memory, "cpu_bf16": args.cpu_bf16,
+            "augment": args.augment and kind not in VECTOR_KINDS,  # a joint vector cannot zoom with its image
+            "time_budget_minutes": args.time_budget}
 
 
 def train_command(script, video, *options):
@@ -362,6 +426,8 @@ def prepare(args, kind, train_command):
 
     if args.epochs < 1 or args.batch_size < 1 or not 0 < args.val_fraction < 1:
         raise UserError("--epochs and --batch-size must be 1 or more, --val-fraction between 0 and 1")
+    if args.time_budget is not None and args.time_budget <= 0:
+        raise UserError(f"--time-budget must be a positive number of minutes, got {args.time_budget:g}")
     device, rank, world = setup_distributed(args.device)
     torch.manual_seed(args.seed + rank)
     if rank == 0:  # one process builds the cache if needed; the others wait, then read it
@@ -371,25 +437,24 @@ def prepare(args, kind, train_command):
     if rank != 0:
         video = VideoSkeleton(args.target, mod_frame=args.mod_frame, data_dir=args.data_dir)
     train_indices, held_out_indices = split_indices(video.skeCount(), args.val_fraction)
-    config = {"kind": kind, "size": args.size, "ngf": args.ngf, "batch_size": args.batch_size, "lr": args.lr,
-              "val_fraction": args.val_fraction, "seed": args.seed, "epochs": args.epochs,
-              "augment_shift": args.size // 32 if args.augment else 0, "time_budget_minutes": args.time_budget}
+    config = make_config(args, kind)
     path = checkpoint_path(video, kind, args.size)
     resumed = None
     if args.resume:
         resumed = load_checkpoint(path, kind, video, train_command)
-        fixed = ("size", "ngf", "val_fraction")
+        fixed = ("size", "ngf", "val_fraction", "pose_encoding", "memory")  # these shape the network's input
         changed = [k for k in fixed if resumed["config"].get(k) != config[k]]
         if changed:
             raise UserError(f"cannot resume {path}: it was trained with " +
-                            ", ".join(f"{k}={resumed['config'][k]}" for k in changed))
+                            ", ".join(f"{k}={resumed['config'].get(k)}" for k in changed))
         if resumed["epoch"] >= args.epochs:
             raise UserError(f"{path} has already trained {resumed['epoch']} epochs: ask for more with --epochs")
     elif path.exists() and rank == 0:
         raise UserError(f"{path} exists: add --resume to continue it, or delete it to start over")
+    memory = build_memory(video, train_indices, config)
     run = {"config": config, "device": device, "rank": rank, "world": world, "video": video,
-           "train_indices": train_indices, "data": load_pairs(video, args.size, train_indices),
-           "held_out": load_pairs(video, args.size, held_out_indices), "out_dir": path.parent,
+           "train_indices": train_indices, "data": load_pairs(video, train_indices, config, memory, training=True),
+           "held_out": load_pairs(video, held_out_indices, config, memory), "out_dir": path.parent,
            "name": path.stem, "start_epoch": resumed["epoch"] if resumed else 0,
            "history": resumed["history"] if resumed else []}
     if rank == 0:

@@ -29,7 +29,7 @@ import numpy as np
 
 import VideoIO
 from Runtime import DEFAULT_DATA_DIR, UserError, atomic_write, native_stderr_silenced, run_main
-from Skeleton import Skeleton, body_frame
+from Skeleton import REDUCED_JOINTS, Skeleton, body_frame
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging: warnings and info lines off
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -72,6 +72,30 @@ class PoseDetector:
 
     def close(self):
         self.pose.close()
+
+
+REDETECT_SIDE = 384  # upscaled side before detection: MediaPipe misses many people in small crops
+REDETECT_PAD = 0.25
+
+
+class Redetector:
+    """MediaPipe Pose in static mode on square BGR images (generated or real crops), to check that a picture shows
+    a person in the pose asked for: returns the 13 reduced joints in the image's own coordinates (0..1), or None
+    where it finds nobody. Evaluate.py and the trainers' per-epoch scores use it alike."""
+
+    def __init__(self):
+        self.detect = PoseDetector(static=True)
+
+    def __call__(self, image):
+        pad = int(REDETECT_SIDE * REDETECT_PAD)
+        big = cv2.resize(image, (REDETECT_SIDE, REDETECT_SIDE), interpolation=cv2.INTER_CUBIC)
+        skeleton = self.detect(cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE))
+        if skeleton is None:
+            return None
+        return (skeleton.landmarks[REDUCED_JOINTS, :2] * (REDETECT_SIDE + 2 * pad) - pad) / REDETECT_SIDE
+
+    def close(self):
+        self.detect.close()
 
 
 def square_crop_box(landmarks, width, height, margin=CROP_MARGIN):

@@ -1,7 +1,10 @@
 """bench.py: how fast the pieces run, measured on your videos and printed as a table (and JSON with --json).
 
     python src/bench.py spine --target VIDEO --source VIDEO [--data-dir DIR] [--json OUT.json]
-    python src/bench.py train --target VIDEO [--sizes 64 128 256] [--device D] [--data-dir DIR] [--json OUT.json]
+    python src/bench.py panels --video out/dance_gen4.mp4
+    python src/bench.py curves --history A_history.json B_history.json [--labels A B] [--out curves.png]
+    python src/bench.py train --target VIDEO [--sizes 64 128 256] [--kinds gan ...] [--trainer-flags '--no-cpu-bf16']
+                              [--device D] [--data-dir DIR] [--json OUT.json]
 
 spine:
 - mediapipe alone: the detector on frames decoded to RGB beforehand, nothing else: the ceiling for preprocessing;
@@ -9,24 +12,27 @@ spine:
 - reload: VideoSkeleton from its cache;
 - nearest: GenNearest queries per second (the source's poses against the target's frames);
 - demo: DanceDemo with GEN_TYPE 1, frames written per second (caches warm).
-train (the same step functions and batch handling as the trainers, default configuration, batch 16):
+train (the same step functions and batch handling as the trainers, their default configuration unless
+--trainer-flags says otherwise, batch 16):
 - bare: the training step alone on one batch already on the device: the network's own speed;
-- fed: the step fed as train_loop feeds it: a random batch indexed out of the target's crops in memory, moved to
-  the device. The gap between the two is what the data path costs.
+- fed: the step fed as train_loop feeds it: a random batch indexed out of the target's inputs in memory, moved to
+  the device and augmented. The gap between the two is what the data path costs.
 """
 import argparse
 import json
 import platform
+import shlex
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 import VideoIO
 from DanceDemo import DanceDemo
 from GenNearest import GenNearest
-from Runtime import DEFAULT_DATA_DIR, native_stderr_silenced, run_main
+from Runtime import DEFAULT_DATA_DIR, UserError, native_stderr_silenced, run_main
 from Skeleton import retarget
 from VideoSkeleton import PoseDetector, VideoSkeleton
 
@@ -101,10 +107,23 @@ def time_steps(step, next_batch, steps, device):
     return (time.perf_counter() - started) / steps
 
 
+def trainer_config(kind, size, flags):
+    """The configuration the trainers would use for `kind` at `size` with these extra command-line flags."""
+    import Training
+    from GenGAN import add_gan_arguments, gan_config
+
+    parser = argparse.ArgumentParser()
+    Training.add_training_arguments(parser, default_size=size)
+    add_gan_arguments(parser)
+    args = parser.parse_args(["--target", "-", "--size", str(size), *shlex.split(flags)])
+    return {**Training.make_config(args, kind), **gan_config(args)}
+
+
 def bench_train(args):
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    import PoseEncoding
     import Training
     from GenGAN import build_discriminator, gan_step
     from GenVanillaNN import build_generator, l1_step
@@ -112,13 +131,15 @@ def bench_train(args):
 
     device = pick_device(args.device)
     video = VideoSkeleton(args.target, mod_frame=1, data_dir=args.data_dir)
-    results = {"target": str(args.target), "device": str(device), "batch_size": args.batch_size, "rows": []}
-    print(f"device {device}, batch {args.batch_size}, torch threads {torch.get_num_threads()}")
+    results = {"target": str(args.target), "device": str(device), "batch_size": args.batch_size,
+               "trainer_flags": args.trainer_flags, "rows": []}
+    print(f"device {device}, batch {args.batch_size}, torch threads {torch.get_num_threads()}, "
+          f"trainer flags '{args.trainer_flags}'")
     for size in args.sizes:
-        data = Training.load_pairs(video, size, np.arange(min(video.skeCount(), 4 * args.batch_size)))
-        for kind in ("vanilla1", "vanilla2", "gan"):
-            config = {"kind": kind, "size": size, "ngf": 32, "ndf": 64, "lr": 2e-4, "gan_mode": "lsgan",
-                      "lambda_l1": 100.0, "lambda_fm": 0.0, "lambda_gp": 10.0}
+        for kind in args.kinds:
+            config = trainer_config(kind, size, args.trainer_flags)
+            indices = np.arange(min(video.skeCount(), 4 * args.batch_size))
+            data = Training.load_pairs(video, indices, config, Training.build_memory(video, indices, config))
             torch.manual_seed(0)
             generator = Training.prepare_module(build_generator(config), device, 1)
             optimizer = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -127,15 +148,20 @@ def bench_train(args):
                 optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
                 step = gan_step(generator, discriminator, optimizer, optimizer_d, config, device)
             else:
-                step = l1_step(generator, optimizer, kind, device)
+                step = l1_step(generator, optimizer, config, device)
             on_device = {k: v[:args.batch_size].to(device) for k, v in data.items()}
             with FlopCounterMode(display=False) as counter:  # the arithmetic one step needs, to compare with
                 step(on_device)                              # what the hardware can do
             steps = max(2, int(args.steps * 64 / size))
             bare = time_steps(step, lambda: on_device, steps, device)
             count = len(data["image"])
-            fed = time_steps(step, lambda: {k: v[torch.randint(count, (args.batch_size,))].to(device)
-                                            for k, v in data.items()}, steps, device)
+            augmentation = torch.Generator().manual_seed(0)
+
+            def fed_batch():
+                batch = {k: v[torch.randint(count, (args.batch_size,))].to(device) for k, v in data.items()}
+                return PoseEncoding.augment(batch, augmentation) if config["augment"] else batch
+
+            fed = time_steps(step, fed_batch, steps, device)
             row = {"kind": kind, "size": size, "bare_step_s": bare, "bare_images_per_s": args.batch_size / bare,
                    "fed_step_s": fed, "fed_images_per_s": args.batch_size / fed,
                    "gflop_per_step": counter.get_total_flops() / 1e9,
@@ -145,6 +171,55 @@ def bench_train(args):
                   f"{row['achieved_gflops']:6.1f} GFLOP/s), fed {1000 * fed:8.1f} ms/step "
                   f"({row['fed_images_per_s']:7.1f} img/s)")
     return results
+
+
+def plot_curves(args):
+    """Held-out SSIM and missed re-detections against training minutes, one line per run (its history JSON)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = args.labels or [Path(h).stem.replace("_history", "") for h in args.history]
+    if len(labels) != len(args.history):
+        raise UserError("give one --labels entry per --history file")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for path, label in zip(args.history, labels):
+        try:
+            history = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as error:
+            raise UserError(f"cannot read training history {path}: {error}") from None
+        if not all("minutes" in h and "val_missed" in h for h in history):
+            raise UserError(f"{path} has no minutes or missed rates: it was written before they were recorded")
+        minutes = [h["minutes"] for h in history]
+        left.plot(minutes, [h["val_ssim"] for h in history], marker="o", markersize=3, label=label)
+        right.plot(minutes, [100 * h["val_missed"] for h in history], marker="o", markersize=3, label=label)
+    left.set(xlabel="training minutes", ylabel="held-out SSIM", title="SSIM (higher is better)")
+    right.set(xlabel="training minutes", ylabel="% of held-out frames",
+              title="no person re-detected (lower is better)")
+    for axis in (left, right):
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(args.out, dpi=100)
+    print(f"wrote {args.out}")
+    return {"history": [str(h) for h in args.history], "labels": labels, "plot": str(args.out)}
+
+
+def count_people_in_panels(args):
+    """In how many frames of a DanceDemo video MediaPipe finds a person in the generated (right-hand) panel."""
+    from VideoSkeleton import Redetector
+
+    found = total = 0
+    with native_stderr_silenced() as terminal:
+        redetect = Redetector()
+        for _, frame in tqdm(VideoIO.read_frames(args.video), desc="re-detecting", unit="frame", file=terminal):
+            total += 1
+            found += redetect(frame[:, frame.shape[1] // 2:]) is not None
+        redetect.close()
+    if total == 0:
+        raise UserError(f"{args.video} has no frames")
+    print(f"{args.video}: a person found in {found} of {total} generated panels ({found / total:.0%})")
+    return {"video": str(args.video), "frames": total, "person_found": found}
 
 
 def main():
@@ -159,13 +234,26 @@ def main():
     train.add_argument("--batch-size", type=int, default=16)
     train.add_argument("--steps", type=int, default=8, help="timed steps at 64 px (fewer at larger sizes)")
     train.add_argument("--device", default=None)
-    for command in (spine, train):
+    train.add_argument("--kinds", nargs="+", default=["vanilla1", "vanilla2", "gan"],
+                       choices=("vanilla1", "vanilla2", "gan"))
+    train.add_argument("--trainer-flags", default="", metavar="FLAGS",
+                       help="the trainers' options to measure with, e.g. '--no-cpu-bf16 --ndf 32' (default: none, "
+                       "the trainers' defaults)")
+    curves = commands.add_parser("curves", help="plot held-out SSIM and missed rate against training minutes")
+    curves.add_argument("--history", type=Path, nargs="+", required=True,
+                        help="the runs' DATA_DIR/<target>/models/<kind>_<size>_history.json files")
+    curves.add_argument("--labels", nargs="+", help="one name per run (default: the file names)")
+    curves.add_argument("--out", type=Path, default=Path("curves.png"))
+    panels = commands.add_parser("panels", help="re-detect the person in a DanceDemo video's generated panels")
+    panels.add_argument("--video", type=Path, required=True, help="a video written by DanceDemo.py")
+    for command in (spine, train, curves, panels):
         command.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
         command.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     machine = f"{platform.machine()}, {cv2.getNumberOfCPUs()} cores"
     print(f"machine: {machine}")
-    results = bench_spine(args) if args.command == "spine" else bench_train(args)
+    results = {"spine": bench_spine, "train": bench_train, "curves": plot_curves,
+               "panels": count_people_in_panels}[args.command](args)
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, **results}, indent=1))
 

@@ -57,10 +57,11 @@ def test_evaluation_end_to_end_on_the_sample(trained, sample_videos, data_dir, t
                                "consecutive_pairs": 19}
     rows = report["generators"]
     assert list(rows) == ["real", "1", "3", "4", "baseline"]
-    assert rows["real"]["missed_rate"] < 0.5 and rows["real"]["tof"] == 0
+    assert rows["real"]["missed_rate"] < 0.5 and rows["real"]["tof"] == 0 and rows["real"]["sharpness"] > 0
     nearest = rows["1"]
     assert 10 < nearest["psnr"] < 60 and 0 < nearest["ssim"] <= 1 and 0 <= nearest["missed_rate"] <= 1
     assert nearest["gen_fps"] > 0 and nearest["demo_fps"] > 0 and "transfer_missed_rate" in nearest
+    assert nearest["transfer_warp_error"] >= 0 and "transfer_shake" in nearest
     assert rows["4"]["gen_fps_batched"] > 0 and rows["4"]["trained_epochs"] == 1
     for name in ("report.md", "contact_sheet.png", "metrics.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0

@@ -1,4 +1,5 @@
 """The networks on synthetic tensors, and real training steps on real sample crops."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -70,9 +71,31 @@ def test_psnr_and_ssim_on_known_cases():
     assert (Training.ssim(a, torch.rand(2, 3, 32, 32) * 2 - 1) < 0.1).all()
 
 
+def test_psnr_and_ssim_agree_with_scikit_image_on_real_frames(sample_target):
+    """The standard definitions, so our numbers compare with papers': scikit-image on the grey image, Gaussian
+    window (sigma 1.5), population covariance, data range 255; PSNR on all channels with a peak of 255."""
+    import cv2
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    rng = np.random.default_rng(0)
+    frames = [sample_target.readImage(i) for i in (0, 30, 60, 90)]
+    pairs = [(frames[0], frames[1]), (frames[2], frames[3]),  # two different real frames
+             (frames[0], cv2.GaussianBlur(frames[0], (0, 0), 2)),  # a blurred copy
+             (frames[1], np.clip(frames[1] + rng.normal(0, 20, frames[1].shape), 0, 255).astype(np.uint8))]
+    for a, b in pairs:
+        grey_a, grey_b = (cv2.cvtColor(x, cv2.COLOR_BGR2GRAY) for x in (a, b))
+        expected = structural_similarity(grey_a, grey_b, gaussian_weights=True, sigma=1.5,
+                                         use_sample_covariance=False, data_range=255)
+        tensors = [Training.to_unit(torch.from_numpy(x).permute(2, 0, 1)[None]) for x in (a, b)]
+        assert Training.ssim(*tensors).item() == pytest.approx(expected, abs=0.002)
+        assert Training.psnr(*tensors).item() == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255),
+                                                               abs=1e-3)
+
+
 @pytest.fixture(scope="module")
 def real_batch(sample_target):
-    data = Training.load_pairs(sample_target, 64, list(range(0, 80, 10)))
+    data = Training.load_pairs(sample_target, np.arange(0, 80, 10), {"kind": "gan", "size": 64,
+                                                                      "pose_encoding": "drawing"})
     return {"skeleton": Training.to_unit(data["skeleton"]), "vector": data["vector"],
             "image": Training.to_unit(data["image"])}
 

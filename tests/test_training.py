@@ -19,12 +19,14 @@ from Runtime import UserError
 
 
 def test_training_writes_checkpoint_sample_grid_and_loss_plot(trained):
-    for name in ("vanilla1_64", "vanilla2_64", "gan_64", "baseline_64"):
+    for name, columns in (("vanilla1_64", 3), ("vanilla2_64", 4), ("gan_64", 4), ("baseline_64", 3)):
         grid = cv2.imread(str(trained / f"{name}_samples" / "epoch_001.png"))
-        assert grid.shape == (6 * 64, 3 * 64, 3)  # six held-out frames: skeleton | real | generated
+        # six held-out frames: pose | appearance memory (image networks) | real | generated
+        assert grid.shape == (6 * 64, columns * 64, 3)
         assert cv2.imread(str(trained / f"{name}_loss.png")) is not None
         history = json.loads((trained / f"{name}_history.json").read_text())
         assert history[0]["epoch"] == 1 and 0 < history[0]["val_l1"] < 2
+        assert 0 <= history[0]["val_missed"] <= 1 and history[0]["minutes"] > 0
         checkpoint = torch.load(trained / f"{name}.pt", weights_only=True)
         assert checkpoint["epoch"] == 1 and checkpoint["config"]["size"] == 64
         assert checkpoint["target"]["name"] == "pose2sim_cam02"
@@ -124,3 +126,33 @@ def test_user_errors_from_the_python_api(sample_target):
         GenVanillaNN(sample_target, optSkeOrImage=3)
     with pytest.raises(UserError, match="untrained"):
         GenGAN(sample_target, loadFromFile=False)
+
+
+def test_too_few_frames_and_a_non_positive_time_budget_are_refused(sample_videos, tmp_path):
+    """One line each, before any training: a target too short to hold frames out, and a budget of 0 minutes."""
+    short = tmp_path / "one_frame.mp4"
+    _, frame = next(iter(VideoIO.read_frames(sample_videos[1])))
+    with VideoIO.VideoWriter(short, 25, (frame.shape[1], frame.shape[0])) as video:
+        video.write(frame)
+    result = run_program("src/GenGAN.py", "--target", short, *SMALL, "--data-dir", tmp_path)
+    assert_one_line_error(result, "too few to hold out")
+    result = run_program("src/GenGAN.py", "--target", sample_videos[1], *SMALL, "--time-budget", "0",
+                         "--data-dir", tmp_path)
+    assert_one_line_error(result, "--time-budget must be a positive number")
+
+
+def test_a_checkpoint_from_before_pose_encodings_still_loads(trained, sample_target, tmp_path):
+    """Checkpoints written before the pose encoding and the appearance memory existed have neither key in their
+    configuration: they load as the coloured drawing without memory, as they were trained."""
+    from GenVanillaNN import build_generator
+
+    old_config = {"kind": "gan", "size": 64, "ngf": 8, "batch_size": 16, "lr": 2e-4, "val_fraction": 0.2, "seed": 0,
+                  "epochs": 1, "augment_shift": 0, "time_budget_minutes": None}
+    net = build_generator(old_config)
+    checkpoint = {**Training.checkpoint_header("gan", old_config, sample_target), "generator": net.state_dict(),
+                  "epoch": 1, "history": []}
+    path = tmp_path / "old_gan_64.pt"
+    Training.save_checkpoint(path, checkpoint)
+    generator = GenGAN(sample_target, checkpoint=path, device="cpu")
+    assert generator.memory is None and generator.net.model.model[0].in_channels == 3
+    assert generator.generate(sample_target.ske[0]).shape == (64, 64, 3)

@@ -1,0 +1,101 @@
+"""PoseEncoding: how a pose becomes the image generators' input, and the augmentation that moves pose and picture
+together. Both trainers, the generators and Evaluate use this one file; a checkpoint records its encoding.
+
+Encodings (config["pose_encoding"]; checkpoints older than this file used "drawing"):
+- "drawing": the skeleton drawn in colour on black, 3 channels (Skeleton.draw). Limbs that cross mix their colours,
+  and nothing says which of two crossing limbs is in front.
+- "limbs": one channel per limb (Skeleton.LIMBS: head, torso, arms, hands, legs, feet), so the network never has
+  to tell left from right or untangle crossings by colour, plus one depth channel: every limb drawn from the
+  farthest to the nearest (MediaPipe's z) with a brightness that grows as it comes nearer, so where two limbs
+  cross the one in front is on top. 25 channels.
+"""
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from Skeleton import LIMB_COLOURS, LIMBS
+
+ENCODINGS = ("drawing", "limbs")
+
+
+def encoding_of(config):
+    """The encoding a checkpoint's configuration uses; checkpoints made before encodings existed drew skeletons."""
+    return config.get("pose_encoding", "drawing")
+
+
+def channels(encoding):
+    return 3 if encoding == "drawing" else len(LIMBS) + 1
+
+
+def line_thickness(size):
+    return max(1, round(size / 64))
+
+
+def render(skeleton, size, encoding):
+    """The pose as a (channels, size, size) uint8 array."""
+    if encoding == "drawing":
+        return skeleton.draw_image(size).transpose(2, 0, 1)
+    landmarks = skeleton.landmarks
+    points = np.round(landmarks[:, :2] * size * 16).astype(np.int32)  # 4 fractional bits: smooth antialiased lines
+    thickness = line_thickness(size)
+    maps = np.zeros((len(LIMBS) + 1, size, size), np.uint8)
+    for channel, (a, b) in enumerate(LIMBS):
+        cv2.line(maps[channel], tuple(points[a]), tuple(points[b]), 255, thickness, cv2.LINE_AA, shift=4)
+    # Depth: nearer limbs (smaller z) drawn later and brighter, from 64 (farthest) to 255 (nearest).
+    depth = np.array([landmarks[a, 2] + landmarks[b, 2] for a, b in LIMBS])
+    span = max(float(depth.max() - depth.min()), 1e-6)
+    for channel in np.argsort(-depth):
+        a, b = LIMBS[channel]
+        brightness = int(64 + 191 * (depth.max() - depth[channel]) / span)
+        cv2.line(maps[-1], tuple(points[a]), tuple(points[b]), brightness, thickness, cv2.LINE_AA, shift=4)
+    return maps
+
+
+def render_many(skeletons, size, encoding):
+    """(N, channels, size, size) uint8 tensor for a list of Skeletons."""
+    return torch.from_numpy(np.stack([render(s, size, encoding) for s in skeletons]))
+
+
+def picture(maps, encoding):
+    """A BGR uint8 picture of one encoded pose (channels, S, S), for sample grids: each limb in its colour."""
+    maps = maps.cpu().float().numpy() if torch.is_tensor(maps) else np.asarray(maps, np.float32)
+    if encoding == "drawing":
+        return maps.transpose(1, 2, 0).clip(0, 255).astype(np.uint8)
+    colours = np.array(LIMB_COLOURS, np.float32)  # (limbs, 3)
+    return np.einsum("lhw,lc->hwc", maps[:len(LIMBS)] / 255, colours).clip(0, 255).astype(np.uint8)
+
+
+# ---- augmentation -----------------------------------------------------------------------------------------------
+
+# Per sample: zoom by 0.85 to 1.25 (a camera that reframes, a person nearer or farther), shift by up to 8% of the
+# side, turn by up to 5 degrees. Wider ranges cost sharpness on the poses the target does show.
+SCALE_RANGE = (0.85, 1.25)
+MAX_SHIFT = 0.08
+MAX_ROTATION_DEGREES = 5.0
+
+
+def random_affines(count, generator):
+    """(count, 2, 3) affine_grid matrices: for each output pixel (normalised -1..1), where to sample the input."""
+    uniform = lambda low, high: low + (high - low) * torch.rand(count, generator=generator)  # noqa: E731
+    scale = torch.exp(uniform(*np.log(SCALE_RANGE)))  # zoom in and out equally likely
+    angle = uniform(-MAX_ROTATION_DEGREES, MAX_ROTATION_DEGREES) * np.pi / 180
+    shift = uniform(-MAX_SHIFT, MAX_SHIFT), uniform(-MAX_SHIFT, MAX_SHIFT)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    return torch.stack([torch.stack([cos, -sin, shift[0] * 2], 1), torch.stack([sin, cos, shift[1] * 2], 1)], 1)
+
+
+def augment(batch, generator):
+    """The same random zoom, shift and turn per sample for every picture of a batch (uint8 tensors): the pose maps,
+    the real image and the appearance memory move together, so the pairing stays true. Returns float tensors on
+    the 0..255 scale. Poses are padded with black, pictures with their edge colours."""
+    first = batch["image"]
+    theta = random_affines(first.size(0), generator).to(first.device)
+    grid = F.affine_grid(theta, list(first.shape), align_corners=False)
+    out = dict(batch)
+    for key in ("skeleton", "image", "memory"):
+        if key in batch:
+            padding = "zeros" if key == "skeleton" else "border"
+            out[key] = F.grid_sample(batch[key].float(), grid, mode="bilinear", padding_mode=padding,
+                                     align_corners=False)
+    return out

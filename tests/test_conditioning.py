@@ -1,0 +1,105 @@
+"""What the image generators are given: pose encodings, the augmentation that moves pose and picture together, and
+the appearance memory (synthetic cases with known answers, then real sample frames)."""
+import numpy as np
+import pytest
+import torch
+
+import PoseEncoding
+import Training
+from AppearanceMemory import AppearanceMemory, normalised, segment_affine, warp_person
+from Skeleton import LIMBS, REDUCED_JOINTS, Skeleton, pose_distances
+
+
+def standing(x=0.5, y=0.5, scale=1.0, z_left=0.0, z_right=0.0):
+    """A hand-made upright skeleton, mid-hip at (x, y), torso 0.2 * scale long; every landmark fully visible."""
+    landmarks = np.zeros((33, 4), np.float32)
+    landmarks[:, 3] = 1
+    offsets = {0: (0, -0.3), 2: (-0.02, -0.31), 5: (0.02, -0.31), 7: (-0.04, -0.3), 8: (0.04, -0.3),
+               11: (-0.07, -0.2), 12: (0.07, -0.2), 13: (-0.1, -0.1), 14: (0.1, -0.1), 15: (-0.11, 0.0),
+               16: (0.11, 0.0), 17: (-0.11, 0.02), 18: (0.11, 0.02), 19: (-0.12, 0.02), 20: (0.12, 0.02),
+               23: (-0.05, 0), 24: (0.05, 0), 25: (-0.06, 0.15), 26: (0.06, 0.15), 27: (-0.06, 0.3),
+               28: (0.06, 0.3), 29: (-0.07, 0.32), 30: (0.07, 0.32), 31: (-0.03, 0.32), 32: (0.03, 0.32)}
+    for index, (dx, dy) in offsets.items():
+        landmarks[index, :2] = (x + dx * scale, y + dy * scale)
+    landmarks[[11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31], 2] = z_left
+    landmarks[[12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32], 2] = z_right
+    return Skeleton(landmarks)
+
+
+def test_limb_encoding_gives_each_limb_its_channel_and_puts_the_nearer_limb_on_top():
+    skeleton = standing(z_left=-0.3, z_right=0.3)  # the left side nearer the camera
+    maps = PoseEncoding.render(skeleton, 64, "limbs")
+    assert maps.shape == (PoseEncoding.channels("limbs"), 64, 64) == (len(LIMBS) + 1, 64, 64)
+    for channel, (a, b) in enumerate(LIMBS):
+        middle = np.round((skeleton.landmarks[a, :2] + skeleton.landmarks[b, :2]) / 2 * 64).astype(int)
+        assert maps[channel, middle[1], middle[0]] > 100, (channel, a, b)  # lit on its own limb ...
+    left_shin, right_shin = LIMBS.index((25, 27)), LIMBS.index((26, 28))
+    assert maps[left_shin][maps[right_shin] > 0].max() == 0  # ... and nowhere on a limb far from it
+    depth = maps[-1]
+    assert depth[maps[left_shin] > 200].mean() > depth[maps[right_shin] > 200].mean() + 50  # nearer is brighter
+    assert PoseEncoding.render(skeleton, 64, "drawing").shape == (3, 64, 64)
+    assert PoseEncoding.picture(maps, "limbs").shape == (64, 64, 3)
+
+
+def test_augmentation_moves_pose_image_and_memory_together():
+    torch.manual_seed(0)
+    dots = torch.zeros(8, 3, 64, 64, dtype=torch.uint8)
+    dots[:, :, 28:36, 20:28] = 255  # the same square in every picture
+    batch = {"skeleton": dots.clone(), "image": dots.clone(), "memory": dots.clone(), "vector": torch.zeros(8, 26)}
+    out = PoseEncoding.augment(batch, torch.Generator().manual_seed(1))
+    assert out["skeleton"].shape == (8, 3, 64, 64) and torch.equal(out["vector"], batch["vector"])
+    assert torch.allclose(out["skeleton"], out["image"], atol=1e-3)  # black borders: padding alike
+    assert torch.allclose(out["image"], out["memory"], atol=1e-3)
+    moved = (out["image"] - dots.float()).abs().flatten(1).amax(1)
+    assert (moved > 50).float().mean() >= 0.75  # each sample drawn anew: almost all moved
+    assert not torch.allclose(out["image"][0], out["image"][1])
+
+
+def test_segment_affine_maps_the_segment_onto_the_target_segment():
+    affine = segment_affine(np.array([10.0, 10]), np.array([10.0, 30]), np.array([50.0, 50]), np.array([70.0, 50]), 1.0)
+    moved = affine[:, :2] @ np.array([[10.0, 10], [10, 30], [12, 10]]).T + affine[:, 2:]
+    assert moved.T == pytest.approx(np.array([[50, 50], [70, 50], [50, 48]]), abs=1e-4)  # turned 90 degrees
+
+
+def test_warping_to_the_same_pose_keeps_the_person_and_blacks_out_the_rest():
+    skeleton = standing()
+    image = np.full((64, 64, 3), 200, np.uint8)
+    warped = warp_person(image, skeleton.landmarks, skeleton.landmarks)
+    hip = np.round(skeleton.landmarks[23, :2] * 64).astype(int)
+    assert warped[hip[1], hip[0]].tolist() == [200, 200, 200]
+    assert warped[2, 2].tolist() == [0, 0, 0] and warped[60, 60].tolist() == [0, 0, 0]
+    # Moved: the same person standing elsewhere and larger lands where the new pose is.
+    elsewhere = standing(x=0.35, y=0.45, scale=1.3)
+    warped = warp_person(image, skeleton.landmarks, elsewhere.landmarks)
+    hip = np.round(elsewhere.landmarks[23, :2] * 64).astype(int)
+    assert warped[hip[1], hip[0]].min() > 150
+
+
+def test_memory_finds_like_shapes_anywhere_and_never_a_frame_too_near_in_time():
+    poses = np.stack([standing(x=0.3 + 0.01 * i).landmarks for i in range(30)])
+    poses[10, 15, :2] += (0.2, -0.1)  # frame 10 raises its left wrist: a shape of its own
+    images = np.zeros((30, 32, 32, 3), np.uint8)
+    memory = AppearanceMemory(images, poses, np.arange(30), gap=5)
+    query = standing(x=0.7).landmarks
+    query[15, :2] += (0.2, -0.1)
+    assert memory.nearest(query) == 10  # found by shape, though it stands elsewhere
+    assert abs(memory.nearest(query, frame=10) - 10) >= 5
+    assert normalised(poses[:1])[0, 23:25, :2].mean(0) == pytest.approx([0, 0], abs=1e-6)
+
+
+def test_warped_memory_lands_on_the_pose_asked_for_on_real_frames(sample_target):
+    """On real sample frames: the training frame least like a held-out pose, moved part by part to that pose, covers
+    its joints; the same person left where it stood does not."""
+    train, held_out = Training.split_indices(sample_target.skeCount(), 0.2)
+    memory = AppearanceMemory.from_video(sample_target, train, 64)
+    moved_cover, unmoved_cover = [], []
+    for index in held_out[::4]:
+        landmarks = sample_target.landmarks[index]
+        far = int(np.argmax(pose_distances(landmarks, memory.landmarks)))
+        image, own_pose = memory.images[far], memory.landmarks[far]
+        joints = np.clip(np.round(landmarks[REDUCED_JOINTS, :2] * 64).astype(int), 0, 63)
+        for pose, cover in ((landmarks, moved_cover), (own_pose, unmoved_cover)):
+            warped = warp_person(image, own_pose, pose)
+            cover.append((warped[joints[:, 1], joints[:, 0]].sum(1) > 0).mean())
+    assert np.mean(moved_cover) > 0.9 and np.mean(moved_cover) > np.mean(unmoved_cover) + 0.2, \
+        (moved_cover, unmoved_cover)

@@ -1,0 +1,87 @@
+"""Steady motion: the One Euro filter, gap filling and the coherent choice of nearest neighbours, on hand-made cases
+with known answers; then the --no-smooth switch of the real programs on the sample."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_program
+from GenNearest import GenNearest, viterbi
+from Skeleton import Skeleton
+from Smoothing import fill_gaps, one_euro, smooth_poses
+
+
+def test_one_euro_removes_most_noise_and_follows_motion_with_a_small_lag():
+    fps = 30
+    t = np.arange(300) / fps
+    truth = 0.2 * np.sin(2 * np.pi * 0.5 * t)  # a joint swinging once every 2 s, 0.2 torso lengths
+    noisy = truth + np.random.default_rng(0).normal(0, 0.01, t.shape)
+    smooth = one_euro(noisy, fps)
+    noise_before = np.abs(noisy - truth)[30:].mean()
+    noise_after = np.abs(np.diff(smooth, 2))[30:].mean() / np.abs(np.diff(noisy, 2))[30:].mean()
+    assert noise_after < 0.25  # frame-to-frame shake cut by more than 4x
+    assert np.abs(smooth - truth)[30:].mean() < noise_before  # and closer to the truth than the raw signal
+    lags = range(0, 10)
+    best_lag = min(lags, key=lambda k: np.abs(smooth[30 + k:] - truth[30:len(truth) - k]).mean())
+    assert best_lag <= 3  # at most 0.1 s behind
+
+
+def test_a_still_joint_stays_still_and_a_jump_is_followed():
+    steps = np.r_[np.zeros(30), np.ones(30)]
+    smooth = one_euro(steps, 30)
+    assert smooth[:30] == pytest.approx(0) and smooth[-1] == pytest.approx(1, abs=0.02)
+
+
+def test_gaps_are_filled_by_interpolation_up_to_the_limit():
+    landmarks = np.zeros((6, 33, 4), np.float32)
+    landmarks[:, :, 3] = 1
+    frames = np.array([0, 1, 2, 5, 6, 20])  # frames 3-4 missing (filled), 7-19 missing (too long)
+    landmarks[:, :, 0] = frames[:, None] * 0.01
+    landmarks[1, 15, 3] = 0.1  # a wrist barely visible in frame 1: interpolated from frames 0 and 2
+    landmarks[1, 15, 0] = 0.9
+    filled, index, frames_filled, joints_filled = fill_gaps(landmarks, frames, max_gap=3)
+    assert index.tolist() == [0, 1, 2, 3, 4, 5, 6, 20]
+    assert frames_filled == 2 and joints_filled == 1
+    assert filled[3, 0, 0] == pytest.approx(0.03) and filled[4, 0, 0] == pytest.approx(0.04)
+    assert filled[1, 15, 0] == pytest.approx(0.01)
+    smoothed, index, report = smooth_poses(landmarks, frames, fps=30)
+    assert len(smoothed) == len(index) == 8 and "2 frames without a person" in report
+
+
+def test_viterbi_prefers_a_coherent_path_over_greedy_choices():
+    # Three steps, two states. Greedily: state 0, 1, 0. Switching costs 1, so staying in state 0 is cheapest.
+    unary = [np.array([0.0, 0.1]), np.array([0.2, 0.0]), np.array([0.0, 0.1])]
+    switch = np.array([[0.0, 1.0], [1.0, 0.0]])
+    assert viterbi(unary, [switch, switch]) == [0, 0, 0]
+    assert viterbi(unary, [switch * 0, switch * 0]) == [0, 1, 0]  # free switching: the greedy path
+
+
+def test_coherent_nearest_neighbour_jumps_less_than_frame_by_frame(sample_target):
+    generator = GenNearest(sample_target)
+    rng = np.random.default_rng(0)
+    queries = []
+    for skeleton in sample_target.ske[20:60]:  # a real sequence, with detector-like noise added
+        landmarks = skeleton.landmarks.copy()
+        landmarks[:, :2] += rng.normal(0, 0.01, (33, 2))
+        queries.append(Skeleton(landmarks))
+    alone = [int(np.searchsorted(generator.indices, generator.nearest(q)[0])) for q in queries]
+    coherent = generator.coherent_choice(queries)
+    jumps = lambda choice: sum(not 0 <= b - a <= 2 for a, b in zip(choice, choice[1:]))  # noqa: E731
+    assert jumps(coherent) < jumps(alone)
+
+
+def test_evaluate_reports_shake_and_warp_error_with_and_without_smoothing(sample_videos, data_dir, tmp_path):
+    source, target = sample_videos
+    scores = {}
+    for flag in ([], ["--no-smooth"]):
+        out = tmp_path / f"scores{len(flag)}.json"
+        result = run_program("src/Evaluate.py", "--target", target, "--source", source, "--gen-type", "1",
+                             "--json", out, "--size", "64", "--data-dir", data_dir, *flag)
+        assert result.returncode == 0, result.stderr
+        scores[bool(flag)] = json.loads(out.read_text())
+    assert scores[False]["smooth"] is True and scores[True]["smooth"] is False
+    for report in scores.values():
+        row = report["generators"]["1"]
+        assert row["transfer_warp_error"] >= 0 and row["transfer_shake"] is None or row["transfer_shake"] >= 0
+    smoothed, raw = scores[False]["generators"]["1"], scores[True]["generators"]["1"]
+    assert smoothed["tof"] <= raw["tof"]  # the coherent choice flickers no more than frame-by-frame
