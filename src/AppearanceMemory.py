@@ -4,8 +4,9 @@ A U-Net cannot move pixels far, so from a pose alone it has to invent the person
 training it invents a blur. Instead, for each pose we take the training frame whose pose is most alike, cut the
 person into body parts (torso, head, upper and lower arms and legs, hands and feet with their limbs), move each part
 onto the new pose with an affine transform of its own (as Deformable GANs do, Siarohin et al., CVPR 2018), and lay
-the parts over each other, farthest first. The generator then gets this warped picture beside the pose
-(config["memory"] = "warped") and mostly has to mend seams and fill what no part covers.
+the parts over each other, farthest first, on black ("person") or on that frame's own background with its person
+cut out ("scene"). The generator then gets this picture beside the pose (config["memory"]) and mostly has to mend
+seams and fill what no part covers.
 
 While training, a frame's memory never comes from within a second of it in time, so that the network learns to
 correct a pose that is only alike, as it will have to on poses it has never seen.
@@ -16,7 +17,9 @@ import torch
 
 from Skeleton import pose_distances
 
-MODES = ("none", "warped")
+# "person": the moved parts on black. "scene": the moved parts over the remembered frame itself, from which the
+# person's own parts were cut out (black): the network also sees a background, which moves with the augmentation.
+MODES = ("none", "person", "scene")
 MID_SHOULDER, MID_HIP = 33, 34  # two joints added to MediaPipe's 33: the middles of the shoulders and of the hips
 
 # Body parts as a segment between two joints: (from, to, start, end, width). The part's region is a capsule along
@@ -69,27 +72,40 @@ def segment_affine(source_a, source_b, target_a, target_b, across_scale):
     return np.hstack([linear, (target_a - linear @ source_a)[:, None]]).astype(np.float32)
 
 
-def warp_person(image, source_landmarks, target_landmarks):
+def part_masks(landmarks, size):
+    """One float mask (size x size, 0..1) per body part of PARTS, for a pose (33, 4) in 0..1 of the image side."""
+    joints = with_middles(landmarks)[:, :2] * size
+    torso = torso_length(landmarks) * size
+    masks = []
+    for a, b, start, end, width in PARTS:
+        mask = np.zeros((size, size), np.float32)
+        ends = [tuple(np.round((joints[a] + t * (joints[b] - joints[a])) * 16).astype(int)) for t in (start, end)]
+        cv2.line(mask, ends[0], ends[1], 1.0, max(1, int(round(width * torso))), cv2.LINE_AA, shift=4)
+        masks.append(mask)
+    return masks
+
+
+def warp_person(image, source_landmarks, target_landmarks, keep_scene=False):
     """The person of `image` (BGR uint8, square) in pose `source_landmarks` moved part by part to the pose
-    `target_landmarks` (both (33, 4) in 0..1 of the image side); black where no part lands."""
+    `target_landmarks` (both (33, 4) in 0..1 of the image side). Where no part lands: black, or with keep_scene the
+    image itself, with the person's own parts cut out (black) so that no ghost of the old pose remains."""
     size = image.shape[0]
     source, target = with_middles(source_landmarks), with_middles(target_landmarks)
     source_xy, target_xy = source[:, :2] * size, target[:, :2] * size
-    source_torso, target_torso = torso_length(source_landmarks) * size, torso_length(target_landmarks) * size
-    scale = float(np.clip(target_torso / max(source_torso, 1e-6), *SCALE_LIMITS))
+    scale = float(np.clip(torso_length(target_landmarks) / max(torso_length(source_landmarks), 1e-6), *SCALE_LIMITS))
+    masks = part_masks(source_landmarks, size)
+    if keep_scene:  # the parts' union, grown a little: MediaPipe's joints sit inside the limbs' outline
+        person = cv2.dilate(np.max(masks, axis=0), np.ones((5, 5), np.uint8))[..., None]
+        out = image * (1 - person)
+    else:
+        out = np.zeros(image.shape, np.float32)
     # Farthest first (larger z is farther in MediaPipe), the torso under everything.
     depth = [np.inf] + [target[a, 2] + target[b, 2] for a, b, *_ in PARTS[1:]]
-    out = np.zeros(image.shape, np.float32)
     for index in sorted(range(len(PARTS)), key=lambda i: -depth[i]):
-        a, b, start, end, width = PARTS[index]
-        direction = source_xy[b] - source_xy[a]
-        mask = np.zeros((size, size), np.float32)
-        thickness = max(1, int(round(width * source_torso)))
-        ends = [tuple(np.round((source_xy[a] + t * direction) * 16).astype(int)) for t in (start, end)]
-        cv2.line(mask, ends[0], ends[1], 1.0, thickness, cv2.LINE_AA, shift=4)
+        a, b = PARTS[index][:2]
         affine = segment_affine(source_xy[a], source_xy[b], target_xy[a], target_xy[b], scale)
         moved = cv2.warpAffine(image, affine, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
-        alpha = cv2.warpAffine(mask, affine, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)[..., None]
+        alpha = cv2.warpAffine(masks[index], affine, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)[..., None]
         out = out * (1 - alpha) + moved * alpha
     return out.round().astype(np.uint8)
 
@@ -101,17 +117,18 @@ class AppearanceMemory:
     numbers in the video; gap: frames within this many of a frame are never its memory (a second of video).
     """
 
-    def __init__(self, images, landmarks, frame_index, gap):
-        self.images, self.landmarks = images, landmarks
+    def __init__(self, images, landmarks, frame_index, gap, keep_scene=False):
+        self.images, self.landmarks, self.keep_scene = images, landmarks, keep_scene
         self.frame_index, self.gap = np.asarray(frame_index), int(gap)
         self.shapes = normalised(landmarks)
 
     @classmethod
-    def from_video(cls, video, indices, size):
-        """Memory of frames `indices` of a VideoSkeleton (the training frames), at `size` pixels."""
+    def from_video(cls, video, indices, size, mode="person"):
+        """Memory of frames `indices` of a VideoSkeleton (the training frames), at `size` pixels, in a MODES mode."""
         images = np.stack([cv2.resize(video.readImage(i), (size, size), interpolation=cv2.INTER_AREA)
                            for i in indices])
-        return cls(images, video.landmarks[indices], video.frame_index[indices], gap=max(1, round(video.fps)))
+        return cls(images, video.landmarks[indices], video.frame_index[indices], gap=max(1, round(video.fps)),
+                   keep_scene=mode == "scene")
 
     def nearest(self, landmarks, frame=None):
         """Index (into this memory) of the pose most alike in shape; with `frame`, none within `gap` of it."""
@@ -125,7 +142,7 @@ class AppearanceMemory:
     def recall(self, landmarks, frame=None):
         """The remembered person warped to pose `landmarks` (33, 4): BGR uint8, size x size."""
         best = self.nearest(landmarks, frame)
-        return warp_person(self.images[best], self.landmarks[best], landmarks)
+        return warp_person(self.images[best], self.landmarks[best], landmarks, self.keep_scene)
 
     def recall_many(self, landmarks, frames=None):
         """(N, 3, size, size) uint8 tensor: recall() for each pose; `frames` (or None) excludes near frames."""

@@ -64,7 +64,7 @@ def build_memory(video, train_indices, config):
     """The appearance memory a configuration asks for (AppearanceMemory), of the training frames; or None."""
     if config.get("memory", "none") == "none" or config["kind"] in VECTOR_KINDS:
         return None
-    return AppearanceMemory.from_video(video, train_indices, config["size"])
+    return AppearanceMemory.from_video(video, train_indices, config["size"], config["memory"])
 
 
 VECTOR_KINDS = ("vanilla1", "baseline")  # the networks that read the joint vector, not images
@@ -376,9 +376,10 @@ def add_training_arguments(parser, default_size):
     parser.add_argument("--pose-encoding", choices=PoseEncoding.ENCODINGS, default="limbs",
                         help="how the image networks see the pose: limbs (a channel per limb and a depth channel, "
                         "the default) or drawing (the skeleton drawn in colour, as before)")
-    parser.add_argument("--memory", choices=MODES, default="warped",
-                        help="appearance memory: warped (the most alike training frame, moved part by part to the "
-                        "pose, given beside it; the default) or none")
+    parser.add_argument("--memory", choices=MODES, default="scene",
+                        help="appearance memory given beside the pose: the most alike training frame, moved part by "
+                        "part to the pose, over that frame's background with its own person cut out (scene, the "
+                        "default) or on black (person); or none")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                         help="random zoom, shift and turn of pose and image together, per sample (default on)")
     parser.add_argument("--cpu-bf16", action=argparse.BooleanOptionalAction, default=False,
