@@ -1,16 +1,15 @@
 """Video in and out: open a video with clear errors, read its frames ahead in a thread, write an .mp4.
 
 Reading decodes on a background thread (OpenCV releases the GIL while it decodes), so the pose detector on the
-main thread never waits for frames. Writing pipes raw frames to ffmpeg's H.264 encoder when ffmpeg is installed
-(plays in every browser and player) and falls back to OpenCV's 'mp4v' otherwise, because the OpenCV wheels carry
-no H.264 encoder.
+main thread never waits for frames. Writing encodes H.264 in-process with PyAV (its wheel carries FFmpeg's libx264;
+H.264 in yuv420p plays in every browser, phone and player), since the OpenCV wheels carry no H.264 encoder; only if
+that encoder is missing does it fall back, with a notice, to OpenCV's MPEG-4 part 2 ('mp4v').
 """
 import hashlib
 import os
 import queue
-import shutil
-import subprocess
 import threading
+from fractions import Fraction
 from pathlib import Path
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # keep FFmpeg's own complaints about a bad file off stderr
@@ -103,6 +102,15 @@ def file_fingerprint(path, chunk=4 << 20):
     return digest.hexdigest()
 
 
+def h264_available():
+    """Whether PyAV and its libx264 encoder can be loaded."""
+    try:
+        import av
+    except ImportError:
+        return False
+    return "libx264" in av.codecs_available
+
+
 class VideoWriter:
     """Write same-sized BGR frames to an .mp4, atomically: the file appears complete when the writer closes.
 
@@ -117,16 +125,18 @@ class VideoWriter:
         self.fps, self.frame_size = float(fps), tuple(frame_size)  # (width, height)
         self.partial = self.path.with_name(f".{self.path.stem}.partial.mp4")
         self.frames = 0
-        self.ffmpeg = shutil.which("ffmpeg")
-        if self.ffmpeg and all(n % 2 == 0 for n in self.frame_size):  # H.264 in yuv420p needs even sides
-            width, height = self.frame_size
-            self.encoder = subprocess.Popen(
-                [self.ffmpeg, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "bgr24",
-                 "-s", f"{width}x{height}", "-r", f"{self.fps}", "-i", "-", "-c:v", "libx264", "-preset", "fast",
-                 "-crf", "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(self.partial)],
-                stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        width, height = self.frame_size
+        if h264_available() and width % 2 == 0 and height % 2 == 0:  # yuv420p needs even sides
+            import av
+            self.container = av.open(str(self.partial), "w", format="mp4", options={"movflags": "+faststart"})
+            self.stream = self.container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+            self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
+            self.stream.options = {"crf": "18", "preset": "fast"}
             self.codec = "h264"
         else:
+            if not h264_available():
+                print("notice: PyAV's H.264 encoder is missing (pip install av): writing MPEG-4 part 2 (mp4v), "
+                      "which browsers do not play")
             self.encoder = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
                                            self.frame_size)
             if not self.encoder.isOpened():
@@ -137,17 +147,18 @@ class VideoWriter:
         if (frame.shape[1], frame.shape[0]) != self.frame_size:
             raise ValueError(f"frame of {frame.shape[1]}x{frame.shape[0]} written to a {self.frame_size} video")
         if self.codec == "h264":
-            self.encoder.stdin.write(frame.tobytes())
+            import av
+            for packet in self.stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
+                self.container.mux(packet)
         else:
             self.encoder.write(frame)
         self.frames += 1
 
     def close(self):
         if self.codec == "h264":
-            self.encoder.stdin.close()
-            error = self.encoder.stderr.read().decode(errors="replace").strip()
-            if self.encoder.wait() != 0:
-                raise UserError(f"ffmpeg failed to write '{self.path}': {error.splitlines()[-1] if error else ''}")
+            for packet in self.stream.encode():  # flush the frames the encoder still holds
+                self.container.mux(packet)
+            self.container.close()
         else:
             self.encoder.release()
         os.replace(self.partial, self.path)
