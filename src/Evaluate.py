@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 import torch
 
+import Metrics
 import Training
 from DanceDemo import DanceDemo, make_generator, source_poses
 from GenNearest import GenNearest
@@ -94,9 +95,9 @@ def person_box(joints, size, margin=0.15):
 def image_scores(generated, real, driving, size):
     fake_t, real_t = to_tensor(generated), to_tensor(real)
     boxes = [person_box(d, size) for d in driving]
-    person = [Training.ssim(fake_t[i:i + 1, :, y0:y1, x0:x1], real_t[i:i + 1, :, y0:y1, x0:x1]).item()
+    person = [Metrics.ssim(fake_t[i:i + 1, :, y0:y1, x0:x1], real_t[i:i + 1, :, y0:y1, x0:x1]).item()
               for i, (x0, y0, x1, y1) in enumerate(boxes)]
-    return {"psnr": Training.psnr(fake_t, real_t).mean().item(), "ssim": Training.ssim(fake_t, real_t).mean().item(),
+    return {"psnr": Metrics.psnr(fake_t, real_t).mean().item(), "ssim": Metrics.ssim(fake_t, real_t).mean().item(),
             "ssim_person": float(np.mean(person)), "l1": (fake_t - real_t).abs().mean().item()}
 
 

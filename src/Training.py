@@ -21,9 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
+import Metrics
 import PoseEncoding
 from AppearanceMemory import MODES, AppearanceMemory
 from Runtime import DEFAULT_DATA_DIR, UserError, atomic_write, native_stderr_silenced, pick_device
@@ -92,41 +92,6 @@ def to_uint8_bgr(images):
     """Generator output (N, 3, H, W) in [-1, 1] -> list of H x W x 3 BGR uint8 numpy images."""
     images = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
     return list(images)
-
-
-# ---- measures ---------------------------------------------------------------------------------------------------
-
-def psnr(a, b):
-    """Peak signal-to-noise ratio in dB between image batches in [-1, 1] (peak-to-peak 2), per image: the same
-    number as on 0..255 images with a peak of 255 (scikit-image's peak_signal_noise_ratio, data_range=255)."""
-    mse = ((a.float() - b.float()) ** 2).flatten(1).mean(1)
-    return 10 * torch.log10(4 / mse.clamp_min(1e-10))
-
-
-LUMA = (0.114, 0.587, 0.299)  # ITU-R BT.601 weights of B, G, R: OpenCV's and scikit-image's grey
-
-
-def ssim(a, b, window=11, sigma=1.5):
-    """Structural similarity (Wang et al. 2004) per image, on the grey (luma) of BGR batches in [-1, 1].
-
-    The standard definition: intensities on 0..1 (SSIM's luminance term assumes non-negative intensities; on
-    [-1, 1] it reads 0.08-0.10 too low), K1 = 0.01, K2 = 0.03 for a dynamic range of 1, an 11-tap Gaussian window
-    of sigma 1.5, population (not sample) covariances, averaged over the "valid" region: scikit-image's
-    structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False) on the grey image.
-    """
-    luma = torch.tensor(LUMA, device=a.device).view(1, 3, 1, 1)
-    a = ((a.float() + 1) / 2 * luma).sum(1, keepdim=True)
-    b = ((b.float() + 1) / 2 * luma).sum(1, keepdim=True)
-    coords = torch.arange(window, dtype=torch.float32, device=a.device) - window // 2
-    g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
-    g = (g / g.sum())
-    kernel = (g[:, None] * g[None, :])[None, None]
-    blur = lambda x: F.conv2d(x, kernel)  # noqa: E731  ("valid" region only, as scikit-image does)
-    mu_a, mu_b = blur(a), blur(b)
-    var_a, var_b, cov = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2, blur(a * b) - mu_a * mu_b
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-    return ssim_map.flatten(1).mean(1)
 
 
 # ---- devices and processes --------------------------------------------------------------------------------------
@@ -254,8 +219,8 @@ def evaluate(generate_batch, data, indices, device, batch_size=32):
         real = to_unit(data["image"][chosen].to(device))
         fake = generate_batch({k: v[chosen].to(device) for k, v in data.items()}).float()
         l1 += (fake - real).abs().flatten(1).mean(1).sum().item()
-        psnr_sum += psnr(fake, real).sum().item()
-        ssim_sum += ssim(fake, real).sum().item()
+        psnr_sum += Metrics.psnr(fake, real).sum().item()
+        ssim_sum += Metrics.ssim(fake, real).sum().item()
         first = fake if first is None else first
     n = len(indices)
     return {"val_l1": l1 / n, "val_psnr": psnr_sum / n, "val_ssim": ssim_sum / n}, first

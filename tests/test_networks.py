@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import Metrics
 import Training
 from GenGAN import GANLoss, NLayerDiscriminator, gradient_penalty
 from GenVanillaNN import UnetGenerator, VectorToImage, build_generator
@@ -65,10 +66,10 @@ def test_gradient_penalty_is_zero_for_a_unit_gradient_critic():
 def test_psnr_and_ssim_on_known_cases():
     torch.manual_seed(0)
     a = torch.rand(2, 3, 32, 32) * 2 - 1
-    assert Training.ssim(a, a).tolist() == pytest.approx([1, 1], abs=1e-5)
-    assert Training.psnr(a, a + 0.02).tolist() == pytest.approx([20 * torch.log10(torch.tensor(2 / 0.02)).item()] * 2,
+    assert Metrics.ssim(a, a).tolist() == pytest.approx([1, 1], abs=1e-5)
+    assert Metrics.psnr(a, a + 0.02).tolist() == pytest.approx([20 * torch.log10(torch.tensor(2 / 0.02)).item()] * 2,
                                                                  rel=1e-4)
-    assert (Training.ssim(a, torch.rand(2, 3, 32, 32) * 2 - 1) < 0.1).all()
+    assert (Metrics.ssim(a, torch.rand(2, 3, 32, 32) * 2 - 1) < 0.1).all()
 
 
 def test_psnr_and_ssim_agree_with_scikit_image_on_real_frames(sample_target):
@@ -87,8 +88,8 @@ def test_psnr_and_ssim_agree_with_scikit_image_on_real_frames(sample_target):
         expected = structural_similarity(grey_a, grey_b, gaussian_weights=True, sigma=1.5,
                                          use_sample_covariance=False, data_range=255)
         tensors = [Training.to_unit(torch.from_numpy(x).permute(2, 0, 1)[None]) for x in (a, b)]
-        assert Training.ssim(*tensors).item() == pytest.approx(expected, abs=0.002)
-        assert Training.psnr(*tensors).item() == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255),
+        assert Metrics.ssim(*tensors).item() == pytest.approx(expected, abs=0.002)
+        assert Metrics.psnr(*tensors).item() == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255),
                                                                abs=1e-3)
 
 

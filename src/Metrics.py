@@ -1,0 +1,40 @@
+"""Metrics: image similarity with the standard definitions, so that our numbers compare with published ones.
+
+Both take batches of BGR images (N, 3, H, W) in [-1, 1], the generators' output range, and return one value per
+image. tests/test_networks.py checks them against scikit-image on real frames.
+"""
+import torch
+import torch.nn.functional as F
+
+
+def psnr(a, b):
+    """Peak signal-to-noise ratio in dB between image batches in [-1, 1] (peak-to-peak 2), per image: the same
+    number as on 0..255 images with a peak of 255 (scikit-image's peak_signal_noise_ratio, data_range=255)."""
+    mse = ((a.float() - b.float()) ** 2).flatten(1).mean(1)
+    return 10 * torch.log10(4 / mse.clamp_min(1e-10))
+
+
+LUMA = (0.114, 0.587, 0.299)  # ITU-R BT.601 weights of B, G, R: OpenCV's and scikit-image's grey
+
+
+def ssim(a, b, window=11, sigma=1.5):
+    """Structural similarity (Wang et al. 2004) per image, on the grey (luma) of BGR batches in [-1, 1].
+
+    The standard definition: intensities on 0..1 (SSIM's luminance term assumes non-negative intensities; on
+    [-1, 1] it reads 0.08-0.10 too low), K1 = 0.01, K2 = 0.03 for a dynamic range of 1, an 11-tap Gaussian window
+    of sigma 1.5, population (not sample) covariances, averaged over the "valid" region: scikit-image's
+    structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False) on the grey image.
+    """
+    luma = torch.tensor(LUMA, device=a.device).view(1, 3, 1, 1)
+    a = ((a.float() + 1) / 2 * luma).sum(1, keepdim=True)
+    b = ((b.float() + 1) / 2 * luma).sum(1, keepdim=True)
+    coords = torch.arange(window, dtype=torch.float32, device=a.device) - window // 2
+    g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
+    g = (g / g.sum())
+    kernel = (g[:, None] * g[None, :])[None, None]
+    blur = lambda x: F.conv2d(x, kernel)  # noqa: E731  ("valid" region only, as scikit-image does)
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b, cov = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2, blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return ssim_map.flatten(1).mean(1)
