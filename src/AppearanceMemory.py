@@ -6,7 +6,9 @@ person into body parts (torso, head, upper and lower arms and legs, hands and fe
 onto the new pose with an affine transform of its own (as Deformable GANs do, Siarohin et al., CVPR 2018), and lay
 the parts over each other, farthest first, on black ("person") or on that frame's own background with its person
 cut out ("scene"). The generator then gets this picture beside the pose (config["memory"]) and mostly has to mend
-seams and fill what no part covers.
+seams and fill what no part covers. It does not even have to redraw what the memory shows well: the generator
+also draws a mask and the output is the memory where the mask says so, its own drawing elsewhere
+(ComposeWithMemory).
 
 While training, a frame's memory never comes from within a second of it in time, so that the network learns to
 correct a pose that is only alike, as it will have to on poses it has never seen.
@@ -14,6 +16,7 @@ correct a pose that is only alike, as it will have to on poses it has never seen
 import cv2
 import numpy as np
 import torch
+import torch.nn as nn
 
 from Skeleton import pose_distances
 
@@ -148,3 +151,20 @@ class AppearanceMemory:
         """(N, 3, size, size) uint8 tensor: recall() for each pose; `frames` (or None) excludes near frames."""
         frames = [None] * len(landmarks) if frames is None else frames
         return torch.from_numpy(np.stack([self.recall(l, f) for l, f in zip(landmarks, frames)])).permute(0, 3, 1, 2)
+
+
+class ComposeWithMemory(nn.Module):
+    """A generator that copies from the memory where it can. The wrapped network (any image-to-image network with 4
+    output channels in [-1, 1]) draws an image and a mask m; the output is m x memory + (1 - m) x image, the memory
+    being the last 3 channels of the input. This is how vid2vid composes a warped frame with a drawn one (Wang et
+    al., NeurIPS 2018): from the first step the output already shows the remembered person, and training only has
+    to learn where to trust it and what to draw instead."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        out = self.net(x)
+        mask = (out[:, 3:4] + 1) / 2
+        return mask * x[:, -3:] + (1 - mask) * out[:, :3]

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 import PoseEncoding
 import Training
+from AppearanceMemory import ComposeWithMemory
 from Runtime import UserError, pick_device, run_main
 
 KINDS = {1: "vanilla1", 2: "vanilla2"}
@@ -109,14 +110,16 @@ class CourseDecoder(nn.Module):
 
 
 def build_generator(config):
-    """The network a configuration describes: variant 1 -> VectorToImage, variant 2 and GAN -> UnetGenerator,
-    the course baseline -> CourseDecoder."""
+    """The network a configuration describes: variant 1 -> VectorToImage, variant 2 and GAN -> UnetGenerator
+    (composed with the appearance memory if there is one), the course baseline -> CourseDecoder."""
     if config["kind"] == "baseline":
         return CourseDecoder(ngf=config["ngf"])
     if config["kind"] == "vanilla1":
         return VectorToImage(config["size"], ngf=config["ngf"])
-    return UnetGenerator(input_nc=input_channels(config), num_downs=Training.log2_int(config["size"]) - 1,
-                         ngf=config["ngf"])
+    with_memory = config.get("memory", "none") != "none"
+    unet = UnetGenerator(input_nc=input_channels(config), output_nc=4 if with_memory else 3,
+                         num_downs=Training.log2_int(config["size"]) - 1, ngf=config["ngf"])
+    return ComposeWithMemory(unet) if with_memory else unet  # the image and a mask over the memory
 
 
 def input_channels(config):

@@ -6,7 +6,7 @@ import torch
 
 import PoseEncoding
 import Training
-from AppearanceMemory import AppearanceMemory, normalised, segment_affine, warp_person
+from AppearanceMemory import AppearanceMemory, ComposeWithMemory, normalised, segment_affine, warp_person
 from Skeleton import LIMBS, REDUCED_JOINTS, Skeleton, pose_distances
 
 
@@ -114,3 +114,17 @@ def test_warped_memory_lands_on_the_pose_asked_for_on_real_frames(sample_target)
             cover.append((warped[joints[:, 1], joints[:, 0]].sum(1) > 0).mean())
     assert np.mean(moved_cover) > 0.9 and np.mean(moved_cover) > np.mean(unmoved_cover) + 0.2, \
         (moved_cover, unmoved_cover)
+
+
+def test_composition_copies_the_memory_where_the_mask_says_and_draws_elsewhere():
+    class Fixed(torch.nn.Module):  # draws grey 0.2 everywhere; its mask trusts the memory on the left half only
+        def forward(self, x):
+            out = torch.full((x.size(0), 4, 8, 8), 0.2)
+            out[:, 3] = -1
+            out[:, 3, :, :4] = 1
+            return out
+
+    pose_and_memory = torch.cat([torch.zeros(2, 25, 8, 8), torch.full((2, 3, 8, 8), -0.7)], 1)
+    out = ComposeWithMemory(Fixed())(pose_and_memory)
+    assert out.shape == (2, 3, 8, 8)
+    assert torch.allclose(out[..., :4], torch.tensor(-0.7)) and torch.allclose(out[..., 4:], torch.tensor(0.2))
