@@ -5,7 +5,7 @@ training it invents a blur. Instead, for each pose we take the training frame wh
 person into body parts (torso, head, upper and lower arms and legs, hands and feet with their limbs), move each part
 onto the new pose with an affine transform of its own (as Deformable GANs do, Siarohin et al., CVPR 2018), and lay
 the parts over each other, farthest first, on black ("person") or on that frame's own background with its person
-cut out ("scene"). The generator then gets this picture beside the pose (config["memory"]) and mostly has to mend
+cut out and inpainted ("scene"). The generator then gets this picture beside the pose (config["memory"]) and mostly has to mend
 seams and fill what no part covers. It does not even have to redraw what the memory shows well: the generator
 also draws a mask and the output is the memory where the mask says so, its own drawing elsewhere
 (ComposeWithMemory).
@@ -21,7 +21,8 @@ import torch.nn as nn
 from Skeleton import pose_distances
 
 # "person": the moved parts on black. "scene": the moved parts over the remembered frame itself, from which the
-# person's own parts were cut out (black): the network also sees a background, which moves with the augmentation.
+# person's own parts were cut out and filled in from around them: the network also sees a background, which moves
+# with the augmentation.
 MODES = ("none", "person", "scene")
 MID_SHOULDER, MID_HIP = 33, 34  # two joints added to MediaPipe's 33: the middles of the shoulders and of the hips
 
@@ -91,15 +92,16 @@ def part_masks(landmarks, size):
 def warp_person(image, source_landmarks, target_landmarks, keep_scene=False):
     """The person of `image` (BGR uint8, square) in pose `source_landmarks` moved part by part to the pose
     `target_landmarks` (both (33, 4) in 0..1 of the image side). Where no part lands: black, or with keep_scene the
-    image itself, with the person's own parts cut out (black) so that no ghost of the old pose remains."""
+    image itself, with the person's own parts cut out and filled in from the background around them (inpainting),
+    so that no ghost of the old pose remains."""
     size = image.shape[0]
     source, target = with_middles(source_landmarks), with_middles(target_landmarks)
     source_xy, target_xy = source[:, :2] * size, target[:, :2] * size
     scale = float(np.clip(torso_length(target_landmarks) / max(torso_length(source_landmarks), 1e-6), *SCALE_LIMITS))
     masks = part_masks(source_landmarks, size)
-    if keep_scene:  # the parts' union, grown a little: MediaPipe's joints sit inside the limbs' outline
-        person = cv2.dilate(np.max(masks, axis=0), np.ones((5, 5), np.uint8))[..., None]
-        out = image * (1 - person)
+    if keep_scene:  # the parts' union, grown a little (MediaPipe's joints sit inside the limbs' outline), filled
+        person = cv2.dilate(np.max(masks, axis=0), np.ones((5, 5), np.uint8)) > 0.1  # in from around it (Telea)
+        out = cv2.inpaint(image, person.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32)
     else:
         out = np.zeros(image.shape, np.float32)
     # Farthest first (larger z is farther in MediaPipe), the torso under everything.

@@ -6,7 +6,8 @@ import torch
 
 import PoseEncoding
 import Training
-from AppearanceMemory import AppearanceMemory, ComposeWithMemory, normalised, segment_affine, warp_person
+from AppearanceMemory import (AppearanceMemory, ComposeWithMemory, normalised, part_masks, segment_affine,
+                              warp_person)
 from Skeleton import LIMBS, REDUCED_JOINTS, Skeleton, pose_distances
 
 
@@ -75,15 +76,16 @@ def test_warping_to_the_same_pose_keeps_the_person_and_blacks_out_the_rest():
     assert warped[hip[1], hip[0]].min() > 150
 
 
-def test_scene_memory_keeps_the_background_and_cuts_the_old_person_out():
+def test_scene_memory_keeps_the_background_and_fills_in_where_the_old_person_stood():
     here, there = standing(x=0.3), standing(x=0.7)
-    image = np.full((64, 64, 3), 100, np.uint8)
-    image[:, :, 2] = np.arange(64)[None] * 3  # a background with a gradient, to see that it stays in place
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[:, :, 2] = 100 + np.arange(64)[None]  # a reddish background with a gradient, to see that it stays
+    image[np.max(part_masks(here.landmarks, 64), axis=0) > 0.5] = (0, 255, 0)  # a green person
     warped = warp_person(image, here.landmarks, there.landmarks, keep_scene=True)
     old_hip, new_hip = (np.round(s.landmarks[23, :2] * 64).astype(int) for s in (here, there))
     assert warped[2, 60].tolist() == image[2, 60].tolist()  # background far from both people: kept
-    assert warped[old_hip[1], old_hip[0]].tolist() == [0, 0, 0]  # where the old person stood: cut out
-    assert warped[new_hip[1], new_hip[0], 0] == 100  # the person, moved to the new pose
+    assert warped[old_hip[1], old_hip[0], 1] < 60 and warped[old_hip[1], old_hip[0], 2] > 80  # filled with background
+    assert warped[new_hip[1], new_hip[0]].tolist() == [0, 255, 0]  # the person, moved to the new pose
 
 
 def test_memory_finds_like_shapes_anywhere_and_never_a_frame_too_near_in_time():
