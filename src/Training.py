@@ -345,8 +345,9 @@ def add_training_arguments(parser, default_size):
                         help="appearance memory given beside the pose: the most alike training frame, moved part by "
                         "part to the pose, over that frame's background with its own person cut out (scene, the "
                         "default) or on black (person); or none")
-    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                        help="random zoom, shift and turn of pose and image together, per sample (default on)")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
+                        help="random zoom, shift and turn of pose, image and memory together, per sample (default "
+                        "off: it cost held-out scores in a 30-minute budget, see the README)")
     parser.add_argument("--cpu-bf16", action=argparse.BooleanOptionalAction, default=False,
                         help="bfloat16 autocast on the CPU (default off: slower for these networks on an AVX-512 "
                         "CPU, see the README; CUDA always uses mixed precision)")
