@@ -10,10 +10,11 @@ SAMPLE_SOURCE := data/sample/pose2sim_cam01.mp4
 SAMPLE_TARGET := data/sample/pose2sim_cam02.mp4
 MODELS := data/pose2sim_cam02/models
 # The model each GEN_TYPE needs on the sample (none for 1), and how the demo trains it.
-SAMPLE_MODEL_2 := $(MODELS)/vanilla1_64.pt
-SAMPLE_MODEL_3 := $(MODELS)/vanilla2_64.pt
-SAMPLE_MODEL_4 := $(MODELS)/gan_64.pt
-SAMPLE_TRAINING := --target $(SAMPLE_TARGET) --size 64 --batch-size 4 --epochs 40
+SAMPLE_MODEL_2 := $(MODELS)/vanilla1_128.pt
+SAMPLE_MODEL_3 := $(MODELS)/vanilla2_128.pt
+SAMPLE_MODEL_4 := $(MODELS)/gan_128.pt
+# Two minutes of training (a slower machine trains fewer epochs): the demo stays within a few minutes.
+SAMPLE_TRAINING := --target $(SAMPLE_TARGET) --size 128 --batch-size 4 --epochs 200 --time-budget 2
 
 .PHONY: demo test sample setup clean
 
