@@ -15,7 +15,10 @@ The parameters, in one place:
 import numpy as np
 
 MIN_CUTOFF_HZ = 1.0      # cut-off of a still joint: lower is steadier, but lags more when motion starts
-BETA = 0.7               # how fast the cut-off rises with speed (per torso length per second): higher lags less
+BETA = 5.0               # how fast the cut-off rises with speed (per torso length per second): higher lags less
+# With these, on a joint swinging 0.2 torso lengths at 0.5 Hz with 0.01 of detector noise (tests/test_smoothing.py):
+# the frame-to-frame shake falls to 0.38 of the raw signal's, for a mean error of 0.014 torso lengths; beta 0.7 cut
+# the shake to 0.2 but lagged 0.03 behind, beta 20 followed closely but kept 0.57 of the shake.
 DERIVATIVE_CUTOFF_HZ = 1.0
 MIN_VISIBILITY = 0.3     # a joint less visible than this is treated as missing in that frame and interpolated
 MAX_GAP_SECONDS = 0.25   # gaps up to this long are filled by interpolation

@@ -10,6 +10,7 @@ class FakeVideo:
 
     def __init__(self, count, rng):
         self.landmarks = rng.uniform(0, 1, (count, 33, 4)).astype(np.float32)
+        self.frame_index = np.arange(count)
         self.reads = []
 
     def skeCount(self):
