@@ -47,6 +47,9 @@ def split_indices(count, val_fraction):
     return np.arange(count - held_out), np.arange(count - held_out, count)
 
 
+VECTOR_KINDS = ("vanilla1", "baseline")  # the networks that read the joint vector, not images
+
+
 def model_inputs(skeletons, config, memory=None, frames=None):
     """What the networks read for a list of Skeletons, as a dict of CPU tensors: "vector", the joint vectors (N, 26)
     in [-1, 1]; "skeleton", the pose encoded as images (PoseEncoding; N x C x size x size, uint8); and with an
@@ -65,9 +68,6 @@ def build_memory(video, train_indices, config):
     if config.get("memory", "none") == "none" or config["kind"] in VECTOR_KINDS:
         return None
     return AppearanceMemory.from_video(video, train_indices, config["size"], config["memory"])
-
-
-VECTOR_KINDS = ("vanilla1", "baseline")  # the networks that read the joint vector, not images
 
 
 def load_pairs(video, indices, config, memory=None, training=False):
@@ -110,8 +110,8 @@ def setup_distributed(device_name):
 
 
 def autocast(device, cpu_bf16=False):
-    """Mixed precision: on CUDA bfloat16 where the card has it, else float16; on the CPU bfloat16 if asked
-    (cpu_bf16: faster where the CPU has bfloat16 instructions, e.g. AVX-512 BF16 or AMX); else full precision."""
+    """Mixed precision: on CUDA bfloat16 where the card has it, else float16; on the CPU bfloat16 only if asked
+    (cpu_bf16: it may pay on CPUs with AMX; it was slower on the AVX-512 machine of the README); else full precision."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
     if device.type == "cpu" and cpu_bf16:
