@@ -4,26 +4,38 @@ A U-Net cannot move pixels far, so from a pose alone it has to invent the person
 training it invents a blur. Instead, for each pose we take the training frame whose pose is most alike, cut the
 person into body parts (torso, head, upper and lower arms and legs, hands and feet with their limbs), move each part
 onto the new pose with an affine transform of its own (as Deformable GANs do, Siarohin et al., CVPR 2018), and lay
-the parts over each other, farthest first, on black ("person") or on that frame's own background with its person
-cut out and inpainted ("scene"). The generator then gets this picture beside the pose (config["memory"]) and mostly has to mend
-seams and fill what no part covers. It does not even have to redraw what the memory shows well: the generator
-also draws a mask and the output is the memory where the mask says so, its own drawing elsewhere
-(ComposeWithMemory).
+the parts over each other, farthest first, on a background. The generator gets this picture beside the pose
+(config["memory"]) and mostly has to mend seams and fill what no part covers. It does not even have to redraw what
+the memory shows well: it also draws a mask, and the output is the memory where the mask says so, its own drawing
+elsewhere (ComposeWithMemory).
+
+The memory modes (config["memory"]), each a recorded choice so that older checkpoints see what they were trained on:
+- "plate" (the default): the parts are cut along the person's segmentation (VideoSkeleton's masks), so they carry
+  none of the old background with them, and laid on a clean plate of the background: the median of the training
+  frames around the remembered one, where the person is not (Everybody Dance Now and its successors learn the
+  background apart from the person for the same reason). On a still camera the plate hardly changes from one
+  remembered frame to the next, so the output does not jump with them; on a camera that reframes, the plate is that
+  of the moment remembered. The remembered frame is chosen by the pose's shape and by where the person stands and
+  how large (PLACEMENT_WEIGHT), so the camera's framing and the person's size match too;
+- "scene": the parts cut as capsules around the bones, over the remembered frame itself with its own person cut
+  out and inpainted; chosen by shape alone;
+- "person": the capsules on black; chosen by shape alone.
 
 While training, a frame's memory never comes from within a second of it in time, so that the network learns to
-correct a pose that is only alike, as it will have to on poses it has never seen.
+correct a pose that is only alike, as it will have to on poses it has never seen. Over a sequence (DanceDemo,
+Evaluate) the remembered frames are chosen together (GenNearest.coherent_choice), so they do not flicker.
 """
+import warnings
+
 import cv2
 import numpy as np
 import torch
 import torch.nn as nn
 
+from GenNearest import coherent_choice
 from Skeleton import pose_distances
 
-# "person": the moved parts on black. "scene": the moved parts over the remembered frame itself, from which the
-# person's own parts were cut out and filled in from around them: the network also sees a background, which moves
-# with the augmentation.
-MODES = ("none", "person", "scene")
+MODES = ("none", "person", "scene", "plate")
 MID_SHOULDER, MID_HIP = 33, 34  # two joints added to MediaPipe's 33: the middles of the shoulders and of the hips
 
 # Body parts as a segment between two joints: (from, to, start, end, width). The part's region is a capsule along
@@ -39,6 +51,14 @@ PARTS = [
     (24, 26, 0.0, 1.0, 0.4), (26, 28, 0.0, 1.3, 0.32),   # right
 ]
 SCALE_LIMITS = (0.5, 2.0)  # how far one part may stretch along its segment (a limb seen end-on has no length)
+# "plate" mode. The segmentation trims the capsules, so they can be wider and lose less of loose clothes and hair.
+CUT_WIDENING = 1.3
+# Weight of where the person stands and how large (the joints' mean distance in the crop, in torso lengths) beside
+# the pose's shape when choosing the frame to remember: 0 chooses by shape alone.
+PLACEMENT_WEIGHT = 0.5
+PLATE_WINDOW_SECONDS = 3.0  # a plate is the median of the training frames this close in time to the remembered one
+PLATE_STEP_SECONDS = 0.5    # one plate per this much video; a frame uses the nearest one
+PLATE_SAMPLES = 48          # at most this many frames per median (evenly spaced in the window)
 
 
 def with_middles(landmarks):
@@ -76,7 +96,7 @@ def segment_affine(source_a, source_b, target_a, target_b, across_scale):
     return np.hstack([linear, (target_a - linear @ source_a)[:, None]]).astype(np.float32)
 
 
-def part_masks(landmarks, size):
+def part_masks(landmarks, size, widening=1.0):
     """One float mask (size x size, 0..1) per body part of PARTS, for a pose (33, 4) in 0..1 of the image side."""
     joints = with_middles(landmarks)[:, :2] * size
     torso = torso_length(landmarks) * size
@@ -84,22 +104,29 @@ def part_masks(landmarks, size):
     for a, b, start, end, width in PARTS:
         mask = np.zeros((size, size), np.float32)
         ends = [tuple(np.round((joints[a] + t * (joints[b] - joints[a])) * 16).astype(int)) for t in (start, end)]
-        cv2.line(mask, ends[0], ends[1], 1.0, max(1, int(round(width * torso))), cv2.LINE_AA, shift=4)
+        cv2.line(mask, ends[0], ends[1], 1.0, max(1, int(round(width * widening * torso))), cv2.LINE_AA, shift=4)
         masks.append(mask)
     return masks
 
 
-def warp_person(image, source_landmarks, target_landmarks, keep_scene=False):
+def warp_person(image, source_landmarks, target_landmarks, keep_scene=False, person_mask=None, background=None):
     """The person of `image` (BGR uint8, square) in pose `source_landmarks` moved part by part to the pose
-    `target_landmarks` (both (33, 4) in 0..1 of the image side). Where no part lands: black, or with keep_scene the
-    image itself, with the person's own parts cut out and filled in from the background around them (inpainting),
-    so that no ghost of the old pose remains."""
+    `target_landmarks` (both (33, 4) in 0..1 of the image side).
+
+    The parts are capsules around the bones, or with `person_mask` (float 0..1, the person's segmentation) the
+    person's pixels in (wider) capsules. They are laid on `background` if given; else with keep_scene on the image
+    itself, the person's own capsules cut out and filled in from the background around them (inpainting), so that
+    no ghost of the old pose remains; else on black."""
     size = image.shape[0]
     source, target = with_middles(source_landmarks), with_middles(target_landmarks)
     source_xy, target_xy = source[:, :2] * size, target[:, :2] * size
     scale = float(np.clip(torso_length(target_landmarks) / max(torso_length(source_landmarks), 1e-6), *SCALE_LIMITS))
-    masks = part_masks(source_landmarks, size)
-    if keep_scene:  # the parts' union, grown a little (MediaPipe's joints sit inside the limbs' outline), filled
+    masks = part_masks(source_landmarks, size, 1.0 if person_mask is None else CUT_WIDENING)
+    if person_mask is not None:
+        masks = [m * person_mask for m in masks]
+    if background is not None:
+        out = background.astype(np.float32)
+    elif keep_scene:  # the parts' union, grown a little (MediaPipe's joints sit inside the limbs' outline), filled
         person = cv2.dilate(np.max(masks, axis=0), np.ones((5, 5), np.uint8)) > 0.1  # in from around it (Telea)
         out = cv2.inpaint(image, person.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32)
     else:
@@ -115,44 +142,123 @@ def warp_person(image, source_landmarks, target_landmarks, keep_scene=False):
     return out.round().astype(np.uint8)
 
 
+def background_plate(images, person_masks, min_share=0.1):
+    """The background behind the people of some frames of one shot: the per-pixel median of the frames where the
+    person is not (uint8 images (N, S, S, 3), bool masks (N, S, S)); NaN where fewer than `min_share` of the frames
+    (and 3) show the background, because a pixel seen only where the segmentation missed the person is the person."""
+    stack = np.where(person_masks[..., None], np.nan, images.astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN pixel is expected: fill_holes fills it
+        plate = np.nanmedian(stack, axis=0)
+    seen = (~person_masks).sum(0) >= max(3, min_share * len(images))
+    return np.where(seen[..., None], plate, np.nan)
+
+
+def fill_holes(plate, fallback):
+    """A plate with its NaN pixels taken from `fallback` (or NaN there too), what is still missing inpainted."""
+    plate = np.where(np.isnan(plate), fallback, plate)
+    holes = np.isnan(plate).any(-1)
+    plate = np.nan_to_num(plate).clip(0, 255).round().astype(np.uint8)
+    return cv2.inpaint(plate, holes.astype(np.uint8), 3, cv2.INPAINT_TELEA) if holes.any() else plate
+
+
 class AppearanceMemory:
     """The target's training frames (crops at `size` and their poses), recalled warped to a new pose.
 
     images: (N, size, size, 3) BGR uint8; landmarks: (N, 33, 4) in crop coordinates; frame_index: (N,) frame
-    numbers in the video; gap: frames within this many of a frame are never its memory (a second of video).
+    numbers in the video; gap: frames within this many of a frame are never its memory (a second of video);
+    mode: one of MODES but "none"; masks: (N, size, size) uint8 person masks, needed by "plate"; fps: frames per
+    second, for the plates' windows.
     """
 
-    def __init__(self, images, landmarks, frame_index, gap, keep_scene=False):
-        self.images, self.landmarks, self.keep_scene = images, landmarks, keep_scene
-        self.frame_index, self.gap = np.asarray(frame_index), int(gap)
+    def __init__(self, images, landmarks, frame_index, gap, mode="person", masks=None, fps=30.0):
+        if mode not in MODES[1:]:
+            raise ValueError(f"unknown memory mode {mode}")
+        if mode == "plate" and masks is None:
+            raise ValueError("the plate memory needs the person masks")
+        self.images, self.landmarks, self.mode, self.masks = images, landmarks, mode, masks
+        self.frame_index, self.gap, self.fps = np.asarray(frame_index), int(gap), float(fps)
         self.shapes = normalised(landmarks)
+        self.torsos = np.maximum(torso_length(landmarks), 1e-6)
+        self.placement_weight = PLACEMENT_WEIGHT if mode == "plate" else 0.0
+        self.plates = {}  # plate number -> plate, made when first needed
 
     @classmethod
     def from_video(cls, video, indices, size, mode="person"):
         """Memory of frames `indices` of a VideoSkeleton (the training frames), at `size` pixels, in a MODES mode."""
-        images = np.stack([cv2.resize(video.readImage(i), (size, size), interpolation=cv2.INTER_AREA)
-                           for i in indices])
+        def resized(image):
+            return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+
+        images = np.stack([resized(video.readImage(i)) for i in indices])
+        masks = np.stack([resized(video.readMask(i)) for i in indices]) if mode == "plate" else None
         return cls(images, video.landmarks[indices], video.frame_index[indices], gap=max(1, round(video.fps)),
-                   keep_scene=mode == "scene")
+                   mode=mode, masks=masks, fps=video.fps)
+
+    # ---- which frame to remember ----
+
+    def distances(self, landmarks):
+        """(N,) how unlike each remembered frame is to pose `landmarks` (33, 4): the shape's difference, in torso
+        lengths, plus PLACEMENT_WEIGHT x the joints' distance in the crop, in the pose's torso lengths ("plate")."""
+        distances = pose_distances(normalised(landmarks), self.shapes)
+        if self.placement_weight:
+            torso = max(float(torso_length(landmarks)), 1e-6)
+            distances = distances + self.placement_weight * pose_distances(landmarks, self.landmarks) / torso
+        return distances
 
     def nearest(self, landmarks, frame=None):
-        """Index (into this memory) of the pose most alike in shape; with `frame`, none within `gap` of it."""
-        distances = pose_distances(normalised(landmarks), self.shapes)
+        """Index (into this memory) of the most alike frame; with `frame`, none within `gap` of it."""
+        distances = self.distances(landmarks)
         if frame is not None:
             near = np.abs(self.frame_index - frame) < self.gap
             if not near.all():
                 distances = np.where(near, np.inf, distances)
         return int(np.argmin(distances))
 
-    def recall(self, landmarks, frame=None):
-        """The remembered person warped to pose `landmarks` (33, 4): BGR uint8, size x size."""
-        best = self.nearest(landmarks, frame)
-        return warp_person(self.images[best], self.landmarks[best], landmarks, self.keep_scene)
+    def coherent_choice(self, landmarks):
+        """For a sequence of poses, the remembered frame of each, chosen together so that they change seldom."""
+        distances = np.stack([self.distances(l) for l in landmarks])
+        return coherent_choice(distances, self.frame_index, lambda p, f: pose_distances(self.shapes[p], self.shapes[f]))
 
-    def recall_many(self, landmarks, frames=None):
-        """(N, 3, size, size) uint8 tensor: recall() for each pose; `frames` (or None) excludes near frames."""
-        frames = [None] * len(landmarks) if frames is None else frames
-        return torch.from_numpy(np.stack([self.recall(l, f) for l, f in zip(landmarks, frames)])).permute(0, 3, 1, 2)
+    # ---- the picture ----
+
+    def plate(self, index):
+        """The background plate for remembered frame `index`: that of the nearest PLATE_STEP_SECONDS mark."""
+        step = max(1, round(PLATE_STEP_SECONDS * self.fps))
+        number = int(round((self.frame_index[index] - self.frame_index.min()) / step))
+        if number not in self.plates:
+            if "all" not in self.plates:  # every frame's median: what fills a plate where its window saw no gap
+                self.plates["all"] = self._median(np.arange(len(self.images)))
+            centre = self.frame_index.min() + number * step
+            window = np.flatnonzero(np.abs(self.frame_index - centre) <= PLATE_WINDOW_SECONDS * self.fps)
+            self.plates[number] = fill_holes(self._median(window), self.plates["all"])
+        return self.plates[number]
+
+    def _median(self, indices):
+        chosen = indices[np.linspace(0, len(indices) - 1, min(PLATE_SAMPLES, len(indices))).round().astype(int)]
+        # The mask's soft rim, stray hair and the shadow at the feet count as the person too: grown by 1/64 side.
+        grow = np.ones((3, 3), np.uint8)
+        person = np.stack([cv2.dilate((self.masks[i] > 32).astype(np.uint8), grow,
+                                      iterations=max(1, self.images.shape[1] // 64)) for i in chosen]) > 0
+        return background_plate(self.images[chosen], person)
+
+    def picture(self, index, landmarks):
+        """Remembered frame `index` with its person warped to pose `landmarks` (33, 4): BGR uint8, size x size."""
+        if self.mode == "plate":
+            return warp_person(self.images[index], self.landmarks[index], landmarks,
+                               person_mask=self.masks[index] / 255.0, background=self.plate(index))
+        return warp_person(self.images[index], self.landmarks[index], landmarks, keep_scene=self.mode == "scene")
+
+    def recall(self, landmarks, frame=None):
+        """The most alike remembered person warped to pose `landmarks` (33, 4): BGR uint8, size x size."""
+        return self.picture(self.nearest(landmarks, frame), landmarks)
+
+    def recall_many(self, landmarks, frames=None, chosen=None):
+        """(N, 3, size, size) uint8 tensor: recall() for each pose; `frames` (or None) excludes near frames;
+        `chosen` gives the remembered frames instead (from coherent_choice)."""
+        if chosen is None:
+            frames = [None] * len(landmarks) if frames is None else frames
+            chosen = [self.nearest(l, f) for l, f in zip(landmarks, frames)]
+        return torch.from_numpy(np.stack([self.picture(c, l) for c, l in zip(chosen, landmarks)])).permute(0, 3, 1, 2)
 
 
 class ComposeWithMemory(nn.Module):

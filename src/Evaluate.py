@@ -152,9 +152,10 @@ def temporal_flow_error(generated, real, consecutive):
 
 def generate_all(generator, skeletons, size, coherent=False):
     """One image per skeleton at size x size (BGR uint8), and the seconds it took, one pose at a time; with
-    coherent=True, nearest neighbour chooses the sequence as a whole (GenNearest.generate_sequence)."""
+    coherent=True, as a sequence (generate_sequence): nearest neighbour's frames, or a network's remembered frames,
+    chosen together so that they seldom change, as DanceDemo does."""
     started = time.perf_counter()
-    if coherent and isinstance(generator, GenNearest):
+    if coherent:
         images = generator.generate_sequence(skeletons)
     else:
         images = [generator.generate(s) for s in skeletons]
@@ -324,7 +325,7 @@ def write_report(directory, report, images, skeletons, size):
     plt.close(figure)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description="Score generators on the target's held-out frames (image, pose, "
                                      "time, speed), as Everybody Dance Now did.")
     parser.add_argument("--target", type=Path, required=True)
@@ -339,7 +340,7 @@ def main():
     parser.add_argument("--device", default=None)
     parser.add_argument("--no-smooth", dest="smooth", action="store_false",
                         help="as DanceDemo --no-smooth: raw source poses, and nearest neighbour frame by frame")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.size < 32:
         raise UserError("--size must be 32 or more")
     report, images, skeletons, size = evaluate(args)

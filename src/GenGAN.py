@@ -122,7 +122,7 @@ def gan_step(generator, discriminator, optimizer_g, optimizer_d, config, device)
                 with torch.no_grad():
                     _, features_real = discriminator(condition, real, features=True)
                 loss_fm = sum(F.l1_loss(f.float(), r.float()) for f, r in zip(features_fake, features_real))
-        loss_l1 = F.l1_loss(fake.float(), real)
+        loss_l1 = Training.reconstruction_loss(fake, real, batch["mask"], config)
         loss_g = loss_gan + config["lambda_l1"] * loss_l1 + config["lambda_fm"] * loss_fm
         optimizer_g.zero_grad(set_to_none=True)
         scaler.scale(loss_g).backward()
@@ -161,12 +161,12 @@ def gan_config(args):
                 ndf=args.ndf)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description="Train the conditional GAN (pix2pix-style U-Net + PatchGAN that "
                                      "sees the pose) on a target video; DanceDemo GEN_TYPE 4 uses it.")
     Training.add_training_arguments(parser, default_size=128)
     add_gan_arguments(parser)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     command = f"python src/GenGAN.py --target {args.target}"
     run, resumed = Training.prepare(args, KIND, command)
     device, config = run["device"], run["config"]

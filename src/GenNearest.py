@@ -50,32 +50,38 @@ class GenNearest:
         return [self.image(int(self.indices[c])) for c in self.coherent_choice(skeletons)]
 
     def coherent_choice(self, skeletons, candidates=CANDIDATES, lag=LAG):
-        """For each pose, a position in self.indices: among its `candidates` closest frames, the choice that
-        minimises pose distance + JUMP_WEIGHT x (difference between consecutive chosen frames, zero when they
-        follow each other in the target video), each decided once the next `lag` poses are known."""
-        unary, options = [], []
-        for ske in skeletons:
-            distances = pose_distances(ske.landmarks, self.joints)
-            best = np.argsort(distances)[:candidates]
-            options.append(best)
-            unary.append(distances[best])
-        chosen = []
-        for t in range(len(skeletons)):
-            end = min(len(skeletons), t + lag + 1)
-            start_cost = unary[t] + (self.jump_costs([chosen[-1]], options[t])[0] if chosen else 0)
-            path = viterbi([start_cost] + unary[t + 1:end],
-                           [self.jump_costs(options[s - 1], options[s]) for s in range(t + 1, end)])
-            chosen.append(int(options[t][path[0]]))
-        return chosen
+        """For each pose, a position in self.indices: the sequence that balances pose distance against jumps
+        between the chosen frames (coherent_choice below)."""
+        distances = np.stack([pose_distances(ske.landmarks, self.joints) for ske in skeletons])
+        return coherent_choice(distances, self.frames, lambda p, f: pose_distances(self.joints[p], self.joints[f]),
+                               candidates, lag)
 
-    def jump_costs(self, previous, following):
-        """(len(previous), len(following)) cost of showing frame `following` after frame `previous`."""
+
+def coherent_choice(distances, frames, pose_difference, candidates=CANDIDATES, lag=LAG):
+    """For each query t, the index of a stored frame: among its `candidates` closest (distances (T, N), query to
+    stored frame), the choice that minimises distance + JUMP_WEIGHT x (pose_difference(previous, chosen) +
+    JUMP_FLOOR), a jump being free when the chosen frame follows the previous one in the video (`frames`, the
+    stored frames' numbers); each decided once the next `lag` queries are known. pose_difference(i, js) gives the
+    (len(js),) differences between stored frame i and frames js. GenNearest and the appearance memory share it."""
+
+    def jump_costs(previous, following):
         costs = np.empty((len(previous), len(following)))
         for row, p in enumerate(previous):
-            step = self.frames[following] - self.frames[p]
-            jump = JUMP_WEIGHT * (pose_distances(self.joints[p], self.joints[following]) + JUMP_FLOOR)
+            step = frames[following] - frames[p]
+            jump = JUMP_WEIGHT * (pose_difference(p, following) + JUMP_FLOOR)
             costs[row] = np.where((step >= 0) & (step <= 2), 0.0, jump)  # the video's own next frames are free
         return costs
+
+    options = np.argsort(distances, axis=1)[:, :candidates]
+    unary = list(np.take_along_axis(distances, options, axis=1))
+    chosen = []
+    for t in range(len(distances)):
+        end = min(len(distances), t + lag + 1)
+        start_cost = unary[t] + (jump_costs([chosen[-1]], options[t])[0] if chosen else 0)
+        path = viterbi([start_cost] + unary[t + 1:end],
+                       [jump_costs(options[s - 1], options[s]) for s in range(t + 1, end)])
+        chosen.append(int(options[t][path[0]]))
+    return chosen
 
 
 def viterbi(unary, pairwise):

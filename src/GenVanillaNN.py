@@ -14,7 +14,6 @@ import argparse
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 import PoseEncoding
 import Training
@@ -145,7 +144,7 @@ def l1_step(net, optimizer, config, device):
         real = Training.to_unit(batch["image"])
         with Training.autocast(device, config.get("cpu_bf16")):
             fake = net(generator_input(kind, batch))
-        loss = F.l1_loss(fake.float(), real)
+        loss = Training.reconstruction_loss(fake, real, batch["mask"], config)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -198,11 +197,28 @@ class TrainedGenerator:
         return self.generate_many([ske])[0]
 
     @torch.no_grad()
-    def generate_many(self, skeletons):
-        """One image per pose, computed as one batch: a list of BGR uint8 images, size x size."""
-        inputs = Training.model_inputs(skeletons, self.config, self.memory)
+    def generate_many(self, skeletons, chosen=None):
+        """One image per pose, computed as one batch: a list of BGR uint8 images, size x size. `chosen`: the
+        remembered frame for each pose (from coherent_choice), else the most alike for each alone."""
+        inputs = Training.model_inputs(skeletons, self.config, self.memory, chosen=chosen)
         images = self.net(generator_input(self.kind, inputs).to(self.device))
         return Training.to_uint8_bgr(images)
+
+    def coherent_choice(self, skeletons):
+        """The remembered frame for each pose of a sequence, chosen together so that it changes seldom (None for
+        each without an appearance memory)."""
+        if self.memory is None:
+            return [None] * len(skeletons)
+        return self.memory.coherent_choice([s.landmarks for s in skeletons])
+
+    def generate_sequence(self, skeletons, batch_size=32):
+        """One image per pose of a sequence, its remembered frames chosen together (coherent_choice), in batches."""
+        chosen = self.coherent_choice(skeletons)
+        images = []
+        for start in range(0, len(skeletons), batch_size):
+            part = slice(start, start + batch_size)
+            images += self.generate_many(skeletons[part], None if self.memory is None else chosen[part])
+        return images
 
 
 class GenVanillaNN(TrainedGenerator):
@@ -218,7 +234,7 @@ class GenVanillaNN(TrainedGenerator):
         super().__init__(videoSkeTgt, KINDS[optSkeOrImage], command, checkpoint, device)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description="Train the vanilla generator (L1 loss) on a target video. "
                                      "Variant 1 reads the joint vector (DanceDemo GEN_TYPE 2), variant 2 the "
                                      "skeleton image with a U-Net (GEN_TYPE 3).")
@@ -226,7 +242,7 @@ def main():
     parser.add_argument("--baseline", action="store_true",
                         help="train the course's DCGAN decoder (joint vector to 64 x 64) instead, for Evaluate.py")
     Training.add_training_arguments(parser, default_size=128)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.baseline and args.size != 64:
         raise UserError("the course baseline makes 64 x 64 images: use --size 64 with --baseline")
     kind = "baseline" if args.baseline else KINDS[args.variant]

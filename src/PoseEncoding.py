@@ -93,9 +93,9 @@ def augment(batch, generator):
     theta = random_affines(first.size(0), generator).to(first.device)
     grid = F.affine_grid(theta, list(first.shape), align_corners=False)
     out = dict(batch)
-    for key in ("skeleton", "image", "memory"):
+    for key in ("skeleton", "image", "memory", "mask"):
         if key in batch:
-            padding = "zeros" if key == "skeleton" else "border"
+            padding = "zeros" if key in ("skeleton", "mask") else "border"
             out[key] = F.grid_sample(batch[key].float(), grid, mode="bilinear", padding_mode=padding,
                                      align_corners=False)
     return out

@@ -50,16 +50,17 @@ def split_indices(count, val_fraction):
 VECTOR_KINDS = ("vanilla1", "baseline")  # the networks that read the joint vector, not images
 
 
-def model_inputs(skeletons, config, memory=None, frames=None):
+def model_inputs(skeletons, config, memory=None, frames=None, chosen=None):
     """What the networks read for a list of Skeletons, as a dict of CPU tensors: "vector", the joint vectors (N, 26)
     in [-1, 1]; "skeleton", the pose encoded as images (PoseEncoding; N x C x size x size, uint8); and with an
     appearance memory, "memory", the remembered person warped to each pose (N x 3 x size x size, uint8), never taken
-    from within a second of `frames` (the poses' own frame numbers, when they are training frames)."""
+    from within a second of `frames` (the poses' own frame numbers, when they are training frames), or from the
+    remembered frames `chosen` (AppearanceMemory.coherent_choice)."""
     size = config["size"]
     inputs = {"vector": torch.from_numpy(np.stack([s.as_vector(reduced=True) for s in skeletons]) * 2 - 1).float(),
               "skeleton": PoseEncoding.render_many(skeletons, size, PoseEncoding.encoding_of(config))}
     if memory is not None:
-        inputs["memory"] = memory.recall_many([s.landmarks for s in skeletons], frames)
+        inputs["memory"] = memory.recall_many([s.landmarks for s in skeletons], frames, chosen)
     return inputs
 
 
@@ -71,16 +72,34 @@ def build_memory(video, train_indices, config):
 
 
 def load_pairs(video, indices, config, memory=None, training=False):
-    """Everything training needs from frames `indices` of a VideoSkeleton, in memory, on the CPU: model_inputs
-    and the real crops ("image", N x 3 x size x size, uint8 BGR). training=True keeps each frame's memory away from
-    its own second of video."""
+    """Everything training needs from frames `indices` of a VideoSkeleton, in memory, on the CPU: model_inputs,
+    the real crops ("image", N x 3 x size x size, uint8 BGR) and the person's masks ("mask", N x 1 x size x size,
+    uint8). training=True keeps each frame's memory away from its own second of video."""
     size = config["size"]
     frames = video.frame_index[indices] if training else None
     data = model_inputs([video.ske[i] for i in indices], config, memory, frames)
-    images = np.stack([cv2.resize(video.readImage(i), (size, size), interpolation=cv2.INTER_AREA) for i in
+
+    def resized(image):
+        return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+
+    images = np.stack([resized(video.readImage(i)) for i in
                        tqdm(indices, desc=f"loading {len(indices)} crops", unit="image", leave=False)])
     data["image"] = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    data["mask"] = torch.from_numpy(np.stack([resized(video.readMask(i)) for i in indices]))[:, None]
     return data
+
+
+def reconstruction_loss(fake, real, mask, config):
+    """L1 between generated and real images (in [-1, 1]), each pixel of the person (`mask`, uint8 0..255) weighing
+    config["person_weight"] times one of the background: a weighted mean, so its scale stays that of L1. The person
+    fills a tenth of a crop but is what the video is about; plain L1 (weight 1) spends nine tenths of its effort on
+    the background."""
+    error = (fake.float() - real).abs()
+    person_weight = config.get("person_weight", 1.0)
+    if person_weight == 1.0:
+        return error.mean()
+    weight = 1 + (person_weight - 1) * mask.float() / 255
+    return (error * weight).sum() / (weight.sum() * error.size(1))
 
 
 def to_unit(batch_uint8):
@@ -341,10 +360,14 @@ def add_training_arguments(parser, default_size):
     parser.add_argument("--pose-encoding", choices=PoseEncoding.ENCODINGS, default="limbs",
                         help="how the image networks see the pose: limbs (a channel per limb and a depth channel, "
                         "the default) or drawing (the skeleton drawn in colour, as before)")
-    parser.add_argument("--memory", choices=MODES, default="scene",
-                        help="appearance memory given beside the pose: the most alike training frame, moved part by "
-                        "part to the pose, over that frame's background with its own person cut out (scene, the "
-                        "default) or on black (person); or none")
+    parser.add_argument("--memory", choices=MODES, default="plate",
+                        help="appearance memory given beside the pose: the most alike training frame, its person cut "
+                        "along the segmentation and moved part by part to the pose, on a clean background plate "
+                        "(plate, the default); the same cut as capsules over that frame with its own person "
+                        "inpainted (scene) or on black (person); or none")
+    parser.add_argument("--person-weight", type=float, default=1.0,
+                        help="weight of the person's pixels (MediaPipe's segmentation) in the L1 loss, against 1 for "
+                        "the background (default 1: plain L1)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
                         help="random zoom, shift and turn of pose, image and memory together, per sample (default "
                         "off: it cost held-out scores in a 30-minute budget, see the README)")
@@ -365,6 +388,7 @@ def make_config(args, kind):
     return {"kind": kind, "size": args.size, "ngf": args.ngf, "batch_size": args.batch_size, "lr": args.lr,
             "val_fraction": args.val_fraction, "seed": args.seed, "epochs": args.epochs,
             "pose_encoding": args.pose_encoding, "memory": args.memory, "cpu_bf16": args.cpu_bf16,
+            "person_weight": args.person_weight,
             "augment": args.augment and kind not in VECTOR_KINDS,  # a joint vector cannot zoom with its image
             "time_budget_minutes": args.time_budget}
 

@@ -9,9 +9,12 @@ frame, because the camera is still: the background then stays put and the person
 where they stand, which is what a generator must learn. The second pass cuts that square out of each frame (black
 where it leaves the picture, never wrapped or stretched), scales it to crop_size and writes it as a JPEG.
 
-The cache lives in DATA_DIR/<video name>/: crops/NNNNNN.jpg (named by frame number), skeletons.npz (landmarks in
-crop coordinates, frame numbers; numpy arrays, no pickle) and manifest.json (parameters, the video's fingerprint,
-versions, crop box). The manifest is written last, so a cache without one is incomplete. A cache whose manifest does
+MediaPipe also segments the person (enable_segmentation): the mask is cut like the frame, so the generators know
+which pixels are the person and which the background.
+
+The cache lives in DATA_DIR/<video name>/: crops/NNNNNN.jpg (named by frame number), masks/NNNNNN.png (the
+person's segmentation on the same crop, 0..255), skeletons.npz (landmarks in crop coordinates, frame numbers; numpy
+arrays, no pickle) and manifest.json (parameters, the video's fingerprint, versions, crop box). The manifest is written last, so a cache without one is incomplete. A cache whose manifest does
 not match the video and parameters asked for, or that fails to load, is rebuilt with a notice. Other files in that
 folder (trained models) are left alone.
 """
@@ -36,7 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import cv2  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: person masks beside the crops
 DEFAULT_CROP_SIZE = 256
 CROP_MARGIN = 0.2      # added on each side of the person's box, as a fraction of its larger side: hair, fingers, toes
 JPEG_QUALITY = 95
@@ -47,22 +50,32 @@ class PoseDetector:
     """MediaPipe Pose for one pass over a video: call it on BGR frames in order; use as a context manager.
 
     model_complexity=1 is the model the 0.10.21 wheel ships. static_image_mode=False makes it track the person
-    from one frame to the next, so one detector must see one video's frames in order.
+    from one frame to the next, so one detector must see one video's frames in order. segment=True also computes
+    the person's segmentation mask, for detect_with_mask().
     """
 
-    def __init__(self, consecutive=True, static=False):
+    def __init__(self, consecutive=True, static=False, segment=False):
         import mediapipe as mp  # here, so that loading a cached dataset does not pay for importing MediaPipe
 
         # Smoothing across frames helps when frames are consecutive and lags when they are far apart. static=True
         # detects every image afresh (no tracking), for images that are not a video's frames in order.
         self.pose = mp.solutions.pose.Pose(static_image_mode=static, model_complexity=1,
                                            smooth_landmarks=consecutive and not static,
+                                           enable_segmentation=segment, smooth_segmentation=consecutive,
                                            min_detection_confidence=0.5, min_tracking_confidence=0.5)
 
     def __call__(self, frame_bgr):
         """The Skeleton of the person in a BGR frame (coordinates normalised to the frame), or None."""
+        return self.detect_with_mask(frame_bgr)[0]
+
+    def detect_with_mask(self, frame_bgr):
+        """(Skeleton or None, the person's mask as uint8 0..255 at the frame's size, or None)."""
         result = self.pose.process(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB))  # MediaPipe expects RGB
-        return None if result.pose_landmarks is None else Skeleton.from_mediapipe(result.pose_landmarks)
+        if result.pose_landmarks is None:
+            return None, None
+        mask = result.segmentation_mask
+        mask = None if mask is None else (mask * 255).round().astype(np.uint8)
+        return Skeleton.from_mediapipe(result.pose_landmarks), mask
 
     def __enter__(self):
         return self
@@ -118,11 +131,12 @@ def square_crop_box(landmarks, width, height, margin=CROP_MARGIN):
 
 
 def crop_square(frame, box, size):
-    """Cut the square `box` (x0, y0, side) out of `frame` and scale it to size x size; black outside the frame."""
+    """Cut the square `box` (x0, y0, side) out of `frame` (colour or one channel) and scale it to size x size;
+    black outside the frame."""
     x0, y0, side = box
     height, width = frame.shape[:2]
     scale = size / side
-    out = np.zeros((size, size, 3), np.uint8)
+    out = np.zeros((size, size) + frame.shape[2:], frame.dtype)
     left, top, right, bottom = max(x0, 0), max(y0, 0), min(x0 + side, width), min(y0 + side, height)
     if right <= left or bottom <= top:
         return out
@@ -186,9 +200,19 @@ class VideoSkeleton:
         return self.dir / "crops" / f"{self.frame_index[i]:06d}.jpg"
 
     def readImage(self, i):
-        image = cv2.imread(str(self.imagePath(i)))
+        return self._read(self.imagePath(i), cv2.IMREAD_COLOR)
+
+    def maskPath(self, i):
+        return self.dir / "masks" / f"{self.frame_index[i]:06d}.png"
+
+    def readMask(self, i):
+        """The person's segmentation on crop i: uint8, crop_size square, 255 on the person, 0 elsewhere."""
+        return self._read(self.maskPath(i), cv2.IMREAD_GRAYSCALE)
+
+    def _read(self, path, flags):
+        image = cv2.imread(str(path), flags)
         if image is None:
-            raise UserError(f"cached crop {self.imagePath(i)} is unreadable: rebuild with "
+            raise UserError(f"cached image {path} is unreadable: rebuild with "
                             f"python src/VideoSkeleton.py {self.video_path} true {self.params['mod_frame']}")
         return image
 
@@ -230,12 +254,14 @@ class VideoSkeleton:
             with np.load(self.dir / "skeletons.npz", allow_pickle=False) as arrays:
                 landmarks, frame_index = arrays["landmarks"], arrays["frame_index"]
             crops = set(os.listdir(self.dir / "crops"))
+            masks = set(os.listdir(self.dir / "masks"))
             crop_box, fps = tuple(manifest["crop_box"]), manifest["video"]["fps"]
             processed, without_person = manifest["frames_processed"], manifest["frames_without_person"]
         except (OSError, ValueError, KeyError, TypeError):
             return "its manifest, skeleton arrays or crops folder are incomplete or damaged"
-        if landmarks.shape != (len(frame_index), 33, 4) or any(f"{i:06d}.jpg" not in crops for i in frame_index):
-            return "its skeleton arrays and crops do not match"
+        if (landmarks.shape != (len(frame_index), 33, 4) or any(f"{i:06d}.jpg" not in crops for i in frame_index)
+                or any(f"{i:06d}.png" not in masks for i in frame_index)):
+            return "its skeleton arrays, crops and masks do not match"
         self.manifest, self.crop_box, self.fps = manifest, crop_box, fps
         self.landmarks, self.frame_index = landmarks, frame_index
         self.ske = [Skeleton(pose) for pose in landmarks]
@@ -248,16 +274,19 @@ class VideoSkeleton:
         total = -(-info["stated_frames"] // step) or None  # for the progress bar only
         started = time.perf_counter()
 
-        # Pass 1: the pose in every step-th frame.
-        frame_index, frame_landmarks, processed = [], [], 0
-        with native_stderr_silenced() as terminal, PoseDetector(consecutive=step == 1) as detect:
+        # Pass 1: the pose and the person's mask in every step-th frame. The masks wait as PNG bytes (a few kB
+        # each) until the crop is known.
+        frame_index, frame_landmarks, frame_masks, processed = [], [], {}, 0
+        with native_stderr_silenced() as terminal, PoseDetector(consecutive=step == 1, segment=True) as detect:
             frames = VideoIO.read_frames(self.video_path, step)
             for index, frame in tqdm(frames, total=total, desc="detecting poses", unit="frame", file=terminal):
                 processed += 1
-                skeleton = detect(frame)
+                skeleton, mask = detect.detect_with_mask(frame)
                 if skeleton is not None:
                     frame_index.append(index)
                     frame_landmarks.append(skeleton.landmarks)
+                    frame_masks[index] = cv2.imencode(".png", mask if mask is not None else
+                                                      np.zeros(frame.shape[:2], np.uint8))[1]
         if not frame_index:
             raise UserError(f"MediaPipe found no person in any of the {processed} frames read from "
                             f"'{self.video_path}': use a video showing one person, whole body in view")
@@ -270,11 +299,13 @@ class VideoSkeleton:
             shutil.rmtree(stale, ignore_errors=True)
         build = self.dir / f".build-{os.getpid()}"
         (build / "crops").mkdir(parents=True)
-        wanted = set(frame_index)
+        (build / "masks").mkdir()
 
         def write_crop(index, frame):
             crop = crop_square(frame, box, self.params["crop_size"])
             cv2.imwrite(str(build / "crops" / f"{index:06d}.jpg"), crop, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            mask = crop_square(cv2.imdecode(frame_masks.pop(index), cv2.IMREAD_GRAYSCALE), box, self.params["crop_size"])
+            cv2.imwrite(str(build / "masks" / f"{index:06d}.png"), mask)
 
         # OpenCV releases the GIL while it resizes and encodes, so threads use every core; the bound on work in
         # flight keeps decoded frames from piling up in memory.
@@ -282,7 +313,7 @@ class VideoSkeleton:
             in_flight = deque()
             for index, frame in tqdm(VideoIO.read_frames(self.video_path, step), total=processed,
                                      desc="writing crops", unit="frame"):
-                if index in wanted:
+                if index in frame_masks:
                     in_flight.append(pool.submit(write_crop, index, frame))
                 while len(in_flight) > 2 * os.cpu_count() or (in_flight and in_flight[0].done()):
                     in_flight.popleft().result()
@@ -304,9 +335,10 @@ class VideoSkeleton:
 
         # Swap the build in. The old manifest goes first: from then on the old cache counts as incomplete.
         (self.dir / "manifest.json").unlink(missing_ok=True)
-        if (self.dir / "crops").exists():
-            (self.dir / "crops").rename(build / "old-crops")
-        (build / "crops").rename(self.dir / "crops")
+        for folder in ("crops", "masks"):
+            if (self.dir / folder).exists():
+                (self.dir / folder).rename(build / f"old-{folder}")
+            (build / folder).rename(self.dir / folder)
         os.replace(build / "skeletons.npz", self.dir / "skeletons.npz")
         atomic_write(self.dir / "manifest.json", lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=1)))
         shutil.rmtree(build, ignore_errors=True)
@@ -323,7 +355,7 @@ def parse_bool(text):
     raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description="Detect the person's pose in every FRAME_MOD-th frame of a video "
                                      "and cache the skeletons and square crops for the generators.")
     parser.add_argument("video", help="the video to preprocess")
@@ -334,7 +366,7 @@ def main():
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                         help=f"where the cache goes, in a folder named after the video (default {DEFAULT_DATA_DIR})")
     parser.add_argument("--crop-size", type=int, default=DEFAULT_CROP_SIZE, help="side of the saved crops in pixels")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     started = time.perf_counter()
     video = VideoSkeleton(args.video, args.force_compute, args.mod_frame, args.data_dir, args.crop_size)
     print(f"{video}  [{time.perf_counter() - started:.2f} s]")

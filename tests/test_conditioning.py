@@ -6,8 +6,8 @@ import torch
 
 import PoseEncoding
 import Training
-from AppearanceMemory import (AppearanceMemory, ComposeWithMemory, normalised, part_masks, segment_affine,
-                              warp_person)
+from AppearanceMemory import (AppearanceMemory, ComposeWithMemory, background_plate, normalised, part_masks,
+                              segment_affine, warp_person)
 from Skeleton import LIMBS, REDUCED_JOINTS, Skeleton, pose_distances
 
 
@@ -98,6 +98,47 @@ def test_memory_finds_like_shapes_anywhere_and_never_a_frame_too_near_in_time():
     assert memory.nearest(query) == 10  # found by shape, though it stands elsewhere
     assert abs(memory.nearest(query, frame=10) - 10) >= 5
     assert normalised(poses[:1])[0, 23:25, :2].mean(0) == pytest.approx([0, 0], abs=1e-6)
+
+
+def walking_person(count=30, size=64):
+    """A person (green, cut exactly by its mask) crossing a still background (a red gradient) from left to right."""
+    background = np.zeros((size, size, 3), np.uint8)
+    background[:, :, 2] = 100 + np.arange(size)[None] * 2
+    poses = np.stack([standing(x=0.25 + 0.5 * i / (count - 1)).landmarks for i in range(count)])
+    images, masks = np.repeat(background[None], count, 0), np.zeros((count, size, size), np.uint8)
+    for i, pose in enumerate(poses):
+        masks[i] = (np.max(part_masks(pose, size), axis=0) > 0.5) * 255
+        images[i][masks[i] > 0] = (0, 255, 0)
+    return background, poses, images, masks
+
+
+def test_plate_memory_lays_the_person_on_the_clean_background_with_no_ghost():
+    background, poses, images, masks = walking_person()
+    plate = background_plate(images, masks > 0)
+    seen = ~np.isnan(plate).any(-1)
+    assert seen.mean() > 0.9 and np.abs(plate[seen] - background[seen]).max() <= 1  # the median is the background
+    memory = AppearanceMemory(images, poses, np.arange(30), gap=5, mode="plate", masks=masks, fps=10)
+    assert np.abs(memory.plate(0).astype(int) - background).max() <= 1  # holes filled in from the whole video
+    query = standing(x=0.7).landmarks
+    chosen = memory.nearest(query)
+    assert abs(poses[chosen][23, 0] - 0.65) < 0.05  # placement counts: the person who stood there is remembered
+    picture = memory.recall(query, frame=chosen)  # not that frame itself, nor one within `gap` of it
+    hip, old_hip = np.round(query[23, :2] * 64).astype(int), np.round(poses[0][23, :2] * 64).astype(int)
+    assert picture[hip[1], hip[0]].tolist() == [0, 255, 0]  # the person where the pose is ...
+    assert np.abs(picture[old_hip[1], old_hip[0]].astype(int) - background[old_hip[1], old_hip[0]]).max() <= 1
+    assert np.abs(picture[2, 2].astype(int) - background[2, 2]).max() <= 1  # ... and the background elsewhere
+
+
+def test_memory_chosen_over_a_sequence_changes_less_often_than_pose_by_pose():
+    _, poses, images, masks = walking_person(count=40)
+    memory = AppearanceMemory(images, poses, np.arange(40), gap=3, mode="plate", masks=masks, fps=10)
+    rng = np.random.default_rng(0)
+    queries = poses[5:35] + rng.normal(0, 0.03, poses[5:35].shape).astype(np.float32) * [1, 1, 0, 0]
+    alone = [memory.nearest(q) for q in queries]
+    together = memory.coherent_choice(queries)
+    changes = lambda chosen: sum(not 0 <= b - a <= 2 for a, b in zip(chosen, chosen[1:]))  # noqa: E731
+    assert changes(together) < changes(alone)
+    assert np.mean([abs(c - q) for c, q in zip(together, range(5, 35))]) < 3  # and still the right frames
 
 
 def test_warped_memory_lands_on_the_pose_asked_for_on_real_frames(sample_target):

@@ -21,6 +21,19 @@ def test_sample_target_has_a_person_in_almost_every_frame(sample_target):
     assert len(sample_target.ske) == len(sample_target.frame_index) == sample_target.skeCount()
 
 
+def test_person_masks_cover_the_person_and_not_the_corners(sample_target):
+    """MediaPipe's segmentation, cut like the crops: 255 on the person's hips in almost every frame, 0 in the
+    crop's corners (the sample's background), and about as large as a person is in the crop."""
+    masks = np.stack([sample_target.readMask(i) for i in range(sample_target.skeCount())])
+    assert masks.shape == (sample_target.skeCount(), 256, 256) and masks.dtype == np.uint8
+    hips = np.clip(np.round(sample_target.landmarks[:, [23, 24], :2].mean(1) * 256).astype(int), 0, 255)
+    on_hips = masks[np.arange(len(masks)), hips[:, 1], hips[:, 0]]
+    assert (on_hips > 128).mean() >= 0.95
+    assert masks[:, :8, :8].max() < 32 and masks[:, :8, -8:].max() < 32
+    share = (masks > 128).mean((1, 2))
+    assert 0.02 < np.median(share) < 0.4
+
+
 def test_cache_reloads_fast_without_rebuilding(sample_target, data_dir, capsys):
     started = time.perf_counter()
     again = VideoSkeleton(sample_target.video_path, mod_frame=1, data_dir=data_dir)
@@ -63,7 +76,7 @@ def test_a_foreign_video_with_the_same_name_is_not_taken_for_the_cached_one(smal
     assert again.fingerprint != video.fingerprint
 
 
-@pytest.mark.parametrize("damage", ["manifest", "manifest field", "arrays", "crop"])
+@pytest.mark.parametrize("damage", ["manifest", "manifest field", "arrays", "crop", "mask"])
 def test_a_damaged_cache_is_rebuilt_with_a_notice(small_cache, capsys, damage):
     video, data_dir = small_cache
     if damage == "manifest":
@@ -74,12 +87,14 @@ def test_a_damaged_cache_is_rebuilt_with_a_notice(small_cache, capsys, damage):
         (video.dir / "manifest.json").write_text(json.dumps(manifest))
     elif damage == "arrays":
         (video.dir / "skeletons.npz").write_bytes(b"garbage")
-    else:
+    elif damage == "crop":
         video.imagePath(3).unlink()
+    else:
+        video.maskPath(3).unlink()
     again, out = rebuild_reason(video.video_path, data_dir, capsys)
     assert "building the skeleton cache" in out
     assert again.skeCount() == video.skeCount()
-    assert again.imagePath(3).exists()
+    assert again.imagePath(3).exists() and again.maskPath(3).exists()
 
 
 def test_rebuilding_keeps_other_files_such_as_trained_models(small_cache, capsys):

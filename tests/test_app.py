@@ -1,0 +1,106 @@
+"""The web app (App.py) in a real headless Chromium, driven by Selenium: the sample through GEN_TYPE 1 until a video
+plays in the page, and a bad upload that gets the programs' one-line message. Skipped, with the reason, where
+Gradio, Selenium or Chromium and its driver are not installed (`.ci/run` installs them)."""
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import SRC
+
+pytest.importorskip("gradio", reason="gradio is not installed (requirements.txt has it)")
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (requirements.txt has it)")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+DRIVER = shutil.which("chromedriver")
+if not (CHROMIUM and DRIVER):
+    pytest.skip("no Chromium and chromedriver here (apt-get install chromium chromium-driver)", allow_module_level=True)
+
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(sample_videos, tmp_path_factory):
+    """App.py running as a user starts it, on a free port, with its own data folder."""
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp("app-data")
+    log = open(data_dir / "app.log", "w")
+    process = subprocess.Popen([sys.executable, str(SRC / "App.py"), "--port", str(port), "--data-dir", str(data_dir)],
+                               stdout=log, stderr=subprocess.STDOUT, cwd=SRC.parent)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 90
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None or time.time() > deadline:
+                process.kill()
+                pytest.fail(f"App.py did not start: {(data_dir / 'app.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,2400",
+                     "--autoplay-policy=no-user-gesture-required"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def tick(driver, elem_id):
+    driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input[type=checkbox]").click()
+
+
+def page_text(driver):
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def test_the_sample_through_nearest_neighbour_plays_in_the_page(app_url, browser):
+    browser.get(app_url)
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.ID, "run"))
+    tick(browser, "sample_target")
+    tick(browser, "sample_source")
+    browser.find_element(By.ID, "run").click()  # GEN_TYPE 1 is the default
+    WebDriverWait(browser, 300).until(lambda d: "done:" in d.find_element(By.CSS_SELECTOR, "#status textarea")
+                                      .get_attribute("value"))
+    # The browser itself must be able to decode it: metadata loaded, a duration, and a frame to show.
+    video = WebDriverWait(browser, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, "#result video"))
+    state = WebDriverWait(browser, 60).until(lambda d: d.execute_script(
+        "const v = arguments[0]; return v.readyState >= 2 && v.duration > 0 ? "
+        "[v.readyState, v.duration, v.videoWidth, v.videoHeight] : null;", video))
+    assert state[1] > 1.0 and state[2] == 512 and state[3] == 256, state  # 100 frames at 60 fps, two 256 px panels
+
+
+def test_a_file_that_is_not_a_video_gets_one_clear_message_and_the_app_goes_on(app_url, browser, tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("this is not a video")
+    browser.get(app_url)
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.ID, "run"))
+    browser.find_element(By.CSS_SELECTOR, "#target_upload input[type=file]").send_keys(str(bad))
+    WebDriverWait(browser, 30).until(lambda d: "notes" in page_text(d))  # uploaded
+    tick(browser, "sample_source")
+    browser.find_element(By.ID, "run").click()
+    status = WebDriverWait(browser, 120).until(lambda d: d.find_element(By.CSS_SELECTOR, "#status textarea")
+                                               .get_attribute("value").startswith("error:") and
+                                               d.find_element(By.CSS_SELECTOR, "#status textarea").get_attribute("value"))
+    assert "not a video OpenCV can decode" in status and "\n" not in status
+    urllib.request.urlopen(app_url, timeout=5)  # still serving
