@@ -16,13 +16,17 @@ SAMPLE_MODEL_4 := $(MODELS)/gan_128.pt
 # Two minutes of training (a slower machine trains fewer epochs): the demo stays within a few minutes.
 SAMPLE_TRAINING := --target $(SAMPLE_TARGET) --size 128 --batch-size 4 --epochs 200 --time-budget 2
 
-.PHONY: demo test sample setup clean
+.PHONY: demo test app sample setup clean
 
 demo: sample $(SAMPLE_MODEL_$(GEN_TYPE))
 	$(BIN)/python src/DanceDemo.py --gen-type $(GEN_TYPE) --source $(SAMPLE_SOURCE) --target $(SAMPLE_TARGET)
 
 test: sample
 	$(BIN)/python -m pytest tests
+
+# The web app on http://127.0.0.1:7860 (python src/App.py --help for the host and port).
+app: sample
+	$(BIN)/python src/App.py
 
 sample: setup
 	$(BIN)/python data/fetch_sample.py

@@ -14,6 +14,7 @@ at once never see or overwrite each other's files. A bad upload (not a video, no
 gets the programs' own one-line message in the page, and the app goes on.
 """
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -22,7 +23,8 @@ import threading
 import time
 from pathlib import Path
 
-import gradio as gr
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves this machine
+import gradio as gr  # noqa: E402
 
 import Evaluate
 from DanceDemo import GEN_TYPES, SAMPLE_SOURCE, SAMPLE_TARGET, DanceDemo

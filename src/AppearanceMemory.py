@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 
 from GenNearest import coherent_choice
-from Skeleton import pose_distances
+from Skeleton import pose_distance_matrix, pose_distances
 
 MODES = ("none", "person", "scene", "plate")
 MID_SHOULDER, MID_HIP = 33, 34  # two joints added to MediaPipe's 33: the middles of the shoulders and of the hips
@@ -56,6 +56,8 @@ CUT_WIDENING = 1.3
 # Weight of where the person stands and how large (the joints' mean distance in the crop, in torso lengths) beside
 # the pose's shape when choosing the frame to remember: 0 chooses by shape alone.
 PLACEMENT_WEIGHT = 0.5
+# Over a sequence: the remembered frame's candidates, and the cost of changing it (coherent_choice; in torso lengths).
+MEMORY_CANDIDATES, MEMORY_JUMP_WEIGHT, MEMORY_JUMP_FLOOR = 8, 1.0, 0.01
 PLATE_WINDOW_SECONDS = 3.0  # a plate is the median of the training frames this close in time to the remembered one
 PLATE_STEP_SECONDS = 0.5    # one plate per this much video; a frame uses the nearest one
 PLATE_SAMPLES = 48          # at most this many frames per median (evenly spaced in the window)
@@ -217,7 +219,9 @@ class AppearanceMemory:
     def coherent_choice(self, landmarks):
         """For a sequence of poses, the remembered frame of each, chosen together so that they change seldom."""
         distances = np.stack([self.distances(l) for l in landmarks])
-        return coherent_choice(distances, self.frame_index, lambda p, f: pose_distances(self.shapes[p], self.shapes[f]))
+        return coherent_choice(distances, self.frame_index,
+                               lambda p, f: pose_distance_matrix(self.shapes[p], self.shapes[f]),
+                               MEMORY_CANDIDATES, MEMORY_JUMP_WEIGHT, MEMORY_JUMP_FLOOR)
 
     # ---- the picture ----
 

@@ -5,7 +5,8 @@
 
 Held-out protocol: the last --val-fraction (20%) of the target's frames, in time, which the trainers never train on
 and GenNearest never searches. Each held-out frame's own pose goes into the generator; its real crop is the ground
-truth. Every image is compared at --size pixels. A "real" row scores the real held-out crops as if generated: it is
+truth. The poses go in as a sequence, as in DanceDemo: nearest neighbour's frames and the networks' remembered
+frames are chosen together so that they seldom change (--no-smooth: each pose alone). Every image is compared at --size pixels. A "real" row scores the real held-out crops as if generated: it is
 the floor of every pose and temporal figure, because the detector and optical flow have errors of their own.
 
 Per generator:
@@ -21,7 +22,8 @@ Per generator:
   difference in time of the re-detected joints' error (pixels): the shake a viewer sees beyond the motion itself;
 - with --source, transfer: the source's poses (smoothed, unless --no-smooth) moved into the target's space; pose
   distance, missed rate, shake and warp error (transfer_stability), as there is no true image;
-- gen_fps (one pose at a time), gen_fps_batched (32 at a time), and demo_fps (DanceDemo end to end, with --source).
+- gen_fps (the held-out frames as generated above: as a sequence, or one pose at a time with --no-smooth),
+  gen_fps_batched (32 poses at a time, each alone), and demo_fps (DanceDemo end to end, with --source).
 LPIPS and FID need ImageNet weights that no package on this machine ships; they are not computed.
 """
 import argparse
@@ -165,7 +167,8 @@ def generate_all(generator, skeletons, size, coherent=False):
 
 
 def batched_fps(generator, skeletons, batch_size=32):
-    """Frames per second when the generator gets poses 32 at a time (a network's natural mode)."""
+    """Frames per second when the generator gets poses 32 at a time, each with its own memory (a network's natural
+    mode)."""
     if not isinstance(generator, TrainedGenerator):
         return None  # GenNearest has no batch mode: each answer is a table lookup
     started = time.perf_counter()

@@ -152,7 +152,9 @@ def add_gan_arguments(parser):
     parser.add_argument("--lambda-fm", type=float, default=0.0,
                         help="weight of discriminator feature matching (default 0: off; 10 is a usual value)")
     parser.add_argument("--lambda-gp", type=float, default=10.0, help="gradient penalty weight for wgangp")
-    parser.add_argument("--ndf", type=int, default=64, help="channels of the discriminator's first layer")
+    parser.add_argument("--ndf", type=int, default=32,
+                        help="channels of the discriminator's first layer (default 32: a training step takes 0.6 of "
+                        "the time it takes with pix2pix's 64, with scores as good in the same minutes; README)")
 
 
 def gan_config(args):

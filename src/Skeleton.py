@@ -107,11 +107,16 @@ def pose_distances(query, candidates):
     The mean Euclidean distance between the 13 reduced joints in x, y, each joint weighted by how visible it is in
     both skeletons, so that a joint MediaPipe only guessed (behind the body, out of the picture) counts for little.
     """
-    query, candidates = reduced_landmarks(query), reduced_landmarks(candidates)
+    return pose_distance_matrix(query[None], candidates)[0]
+
+
+def pose_distance_matrix(poses, candidates):
+    """pose_distances from each of M poses (M, J, 4) to each of N candidates (N, J, 4): an (M, N) array."""
+    poses, candidates = reduced_landmarks(poses)[:, None], reduced_landmarks(candidates)[None]
     # hypot on x and y apart: np.linalg.norm over a length-2 axis is ten times slower here
-    joint_distances = np.hypot(candidates[..., 0] - query[:, 0], candidates[..., 1] - query[:, 1])  # (N, 13)
-    weights = np.clip(query[:, 3], 0, 1) * np.clip(candidates[..., 3], 0, 1) + 1e-3  # the floor: all-hidden poses
-    return (joint_distances * weights).sum(axis=1) / weights.sum(axis=1)
+    joint_distances = np.hypot(candidates[..., 0] - poses[..., 0], candidates[..., 1] - poses[..., 1])  # (M, N, 13)
+    weights = np.clip(poses[..., 3], 0, 1) * np.clip(candidates[..., 3], 0, 1) + 1e-3  # the floor: all-hidden poses
+    return (joint_distances * weights).sum(axis=-1) / weights.sum(axis=-1)
 
 
 def reduced_landmarks(landmarks):

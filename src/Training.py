@@ -144,8 +144,10 @@ def grad_scaler(device):
 
 
 def prepare_module(module, device, world):
-    """Move to the device (channels_last on CUDA, faster convolutions) and wrap for DDP when distributed."""
-    module = module.to(device, memory_format=torch.channels_last if device.type == "cuda" else torch.preserve_format)
+    """Move to the device and wrap for DDP when distributed. channels_last (NHWC) on CUDA and on the CPU, where
+    oneDNN's convolutions prefer it (the default GAN's step: 2.02 s instead of 2.29 s on the README's CPU)."""
+    layout = torch.channels_last if device.type in ("cuda", "cpu") else torch.preserve_format
+    module = module.to(device, memory_format=layout)
     if world > 1:
         module = torch.nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda"
                                                            else None)

@@ -1,6 +1,6 @@
 """The web app (App.py) in a real headless Chromium, driven by Selenium: the sample through GEN_TYPE 1 until a video
-plays in the page, and a bad upload that gets the programs' one-line message. Skipped, with the reason, where
-Gradio, Selenium or Chromium and its driver are not installed (`.ci/run` installs them)."""
+plays in the page, and a bad upload that gets the programs' one-line message (skipped, with the reason, where
+Chromium and its driver are not installed: `.ci/run` installs them); then the training path without a browser."""
 import shutil
 import socket
 import subprocess
@@ -9,18 +9,14 @@ import time
 import urllib.request
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import SRC
 
-pytest.importorskip("gradio", reason="gradio is not installed (requirements.txt has it)")
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (requirements.txt has it)")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DRIVER = shutil.which("chromedriver")
-if not (CHROMIUM and DRIVER):
-    pytest.skip("no Chromium and chromedriver here (apt-get install chromium chromium-driver)", allow_module_level=True)
-
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 def free_port():
@@ -56,6 +52,8 @@ def app_url(sample_videos, tmp_path_factory):
 
 @pytest.fixture
 def browser():
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("no Chromium and chromedriver here (apt-get install chromium chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,2400",
@@ -104,3 +102,20 @@ def test_a_file_that_is_not_a_video_gets_one_clear_message_and_the_app_goes_on(a
                                                d.find_element(By.CSS_SELECTOR, "#status textarea").get_attribute("value"))
     assert "not a video OpenCV can decode" in status and "\n" not in status
     urllib.request.urlopen(app_url, timeout=5)  # still serving
+
+
+
+def test_the_app_trains_a_model_shows_its_grid_and_losses_then_makes_the_video(sample_videos, tmp_path):
+    """The same function the page's button calls, without a browser: GEN_TYPE 4 on the sample, a few seconds of
+    training through the trainer's own command line, then the video."""
+    import App
+
+    class Request:
+        session_hash = "test-session"
+
+    updates = list(App.make_video(None, True, None, True, 4, 0.05, False, str(tmp_path), Request()))
+    statuses = [update[0] for update in updates]
+    assert any(s.startswith("training gan") for s in statuses) and statuses[-1].startswith("done:"), statuses
+    status, video, download, grid, losses = updates[-1]
+    assert video == download and video.endswith(".mp4") and (tmp_path / "app" / "test-session" / "out").exists()
+    assert grid.endswith(".png") and "gan_128_samples" in grid and losses.endswith("gan_128_loss.png")
