@@ -21,8 +21,9 @@ The memory modes (config["memory"]), each a recorded choice so that older checkp
   out and inpainted; chosen by shape alone;
 - "person": the capsules on black; chosen by shape alone.
 
-While training, a frame's memory never comes from within a second of it in time, so that the network learns to
-correct a pose that is only alike, as it will have to on poses it has never seen. Over a sequence (DanceDemo,
+While training, a frame's memory never comes from within a second of it in time (a quarter of the training frames
+in a video shorter than 4 s), so that the network learns to correct a pose that is only alike, as it will have to
+on poses it has never seen. Over a sequence (DanceDemo,
 Evaluate) the remembered frames are chosen together (GenNearest.coherent_choice), so they do not flicker.
 """
 import warnings
@@ -168,7 +169,7 @@ class AppearanceMemory:
     """The target's training frames (crops at `size` and their poses), recalled warped to a new pose.
 
     images: (N, size, size, 3) BGR uint8; landmarks: (N, 33, 4) in crop coordinates; frame_index: (N,) frame
-    numbers in the video; gap: frames within this many of a frame are never its memory (a second of video);
+    numbers in the video; gap: frames within this many of a frame are never its memory;
     mode: one of MODES but "none"; masks: (N, size, size) uint8 person masks, needed by "plate"; fps: frames per
     second, for the plates' windows.
     """
@@ -181,9 +182,9 @@ class AppearanceMemory:
         self.images, self.landmarks, self.mode, self.masks = images, landmarks, mode, masks
         self.frame_index, self.gap, self.fps = np.asarray(frame_index), int(gap), float(fps)
         self.shapes = normalised(landmarks)
-        self.torsos = np.maximum(torso_length(landmarks), 1e-6)
         self.placement_weight = PLACEMENT_WEIGHT if mode == "plate" else 0.0
         self.plates = {}  # plate number -> plate, made when first needed
+        self.whole_plate = None  # every frame's median: what fills a plate where its window saw no background
 
     @classmethod
     def from_video(cls, video, indices, size, mode="person"):
@@ -193,8 +194,11 @@ class AppearanceMemory:
 
         images = np.stack([resized(video.readImage(i)) for i in indices])
         masks = np.stack([resized(video.readMask(i)) for i in indices]) if mode == "plate" else None
-        return cls(images, video.landmarks[indices], video.frame_index[indices], gap=max(1, round(video.fps)),
-                   mode=mode, masks=masks, fps=video.fps)
+        # A second of video, but at most a quarter of the frames: in a short video every frame keeps others to
+        # remember, instead of falling back on itself.
+        gap = max(1, min(round(video.fps), len(indices) // 4))
+        return cls(images, video.landmarks[indices], video.frame_index[indices], gap=gap, mode=mode, masks=masks,
+                   fps=video.fps)
 
     # ---- which frame to remember ----
 
@@ -230,11 +234,11 @@ class AppearanceMemory:
         step = max(1, round(PLATE_STEP_SECONDS * self.fps))
         number = int(round((self.frame_index[index] - self.frame_index.min()) / step))
         if number not in self.plates:
-            if "all" not in self.plates:  # every frame's median: what fills a plate where its window saw no gap
-                self.plates["all"] = self._median(np.arange(len(self.images)))
+            if self.whole_plate is None:
+                self.whole_plate = self._median(np.arange(len(self.images)))
             centre = self.frame_index.min() + number * step
             window = np.flatnonzero(np.abs(self.frame_index - centre) <= PLATE_WINDOW_SECONDS * self.fps)
-            self.plates[number] = fill_holes(self._median(window), self.plates["all"])
+            self.plates[number] = fill_holes(self._median(window), self.whole_plate)
         return self.plates[number]
 
     def _median(self, indices):
