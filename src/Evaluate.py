@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 import torch
 
+import Checkpoints
 import Metrics
 import Training
 from DanceDemo import DanceDemo, make_generator, source_poses
@@ -182,7 +183,7 @@ def make_row_generator(name, target, train_indices, val_fraction, device):
     if name == "1":
         return GenNearest(target, indices=train_indices)  # only the training frames: the held-out ones are answers
     if name == "baseline":
-        command = Training.train_command("GenVanillaNN.py", target, "--baseline --size 64")
+        command = Checkpoints.train_command("GenVanillaNN.py", target, "--baseline --size 64")
         generator = TrainedGenerator(target, "baseline", command, device=device)
     else:
         generator = make_generator(int(name), target, device=device)

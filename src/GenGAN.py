@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import Checkpoints
 import PoseEncoding
 import Training
 from GenVanillaNN import TrainedGenerator, build_generator, evaluation_generator, generator_input
@@ -142,7 +143,7 @@ class GenGAN(TrainedGenerator):
     def __init__(self, videoSkeTgt, loadFromFile=True, checkpoint=None, device=None):
         if not loadFromFile:
             raise UserError("an untrained GenGAN draws noise: train one with python src/GenGAN.py")
-        super().__init__(videoSkeTgt, KIND, Training.train_command("GenGAN.py", videoSkeTgt), checkpoint, device)
+        super().__init__(videoSkeTgt, KIND, Checkpoints.train_command("GenGAN.py", videoSkeTgt), checkpoint, device)
 
 
 def add_gan_arguments(parser):
@@ -194,7 +195,7 @@ def main(argv=None):
     step = gan_step(generator, discriminator, optimizer_g, optimizer_d, config, device)
 
     def checkpoint():
-        return {**Training.checkpoint_header(KIND, config, run["video"]),
+        return {**Checkpoints.checkpoint_header(KIND, config, run["video"]),
                 "generator": Training.unwrap(generator).state_dict(),
                 "discriminator": Training.unwrap(discriminator).state_dict(),
                 "optimizer_g": optimizer_g.state_dict(), "optimizer_d": optimizer_d.state_dict()}

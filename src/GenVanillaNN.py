@@ -15,6 +15,7 @@ import argparse
 import torch
 import torch.nn as nn
 
+import Checkpoints
 import PoseEncoding
 import Training
 from AppearanceMemory import ComposeWithMemory
@@ -177,10 +178,10 @@ class TrainedGenerator:
     """
 
     def __init__(self, videoSkeTgt, kind, train_command, checkpoint=None, device=None):
-        path = checkpoint or Training.find_checkpoint(videoSkeTgt, kind)
+        path = checkpoint or Checkpoints.find_checkpoint(videoSkeTgt, kind)
         if path is None:
             raise UserError(f"no trained {kind} model for {videoSkeTgt.name}: train one with {train_command}")
-        saved = Training.load_checkpoint(path, kind, videoSkeTgt, train_command)
+        saved = Checkpoints.load_checkpoint(path, kind, videoSkeTgt, train_command)
         self.kind, self.checkpoint_path, self.config, self.epochs = kind, path, saved["config"], saved["epoch"]
         self.minutes = (saved.get("history") or [{}])[-1].get("minutes")  # training time, where it was recorded
         self.size = self.config["size"]
@@ -230,7 +231,7 @@ class GenVanillaNN(TrainedGenerator):
             raise UserError(f"optSkeOrImage must be 1 (joint vector) or 2 (skeleton image), got {optSkeOrImage}")
         if not loadFromFile:
             raise UserError("an untrained GenVanillaNN draws noise: train one with python src/GenVanillaNN.py")
-        command = Training.train_command("GenVanillaNN.py", videoSkeTgt, f"--variant {optSkeOrImage}")
+        command = Checkpoints.train_command("GenVanillaNN.py", videoSkeTgt, f"--variant {optSkeOrImage}")
         super().__init__(videoSkeTgt, KINDS[optSkeOrImage], command, checkpoint, device)
 
 
@@ -261,7 +262,7 @@ def main(argv=None):
     step = l1_step(net, optimizer, config, device)
 
     def checkpoint():
-        return {**Training.checkpoint_header(kind, config, run["video"]),
+        return {**Checkpoints.checkpoint_header(kind, config, run["video"]),
                 "generator": Training.unwrap(net).state_dict(), "optimizer": optimizer.state_dict()}
 
     run.update(step=step, generate_batch=evaluation_generator(net, config, device), checkpoint=checkpoint)

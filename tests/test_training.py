@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import Checkpoints
 import Training
 import VideoIO
 from conftest import SMALL, assert_one_line_error, run_program
@@ -80,7 +81,7 @@ def test_foreign_tampered_and_wrong_kind_checkpoints_are_refused(trained, sample
     # Tampered: a pickle that would run code when loaded without weights_only.
     evil = tmp_path / "evil.pt"
     with open(evil, "wb") as file:
-        pickle.dump({"format": Training.CHECKPOINT_FORMAT, "payload": os.system}, file)
+        pickle.dump({"format": Checkpoints.CHECKPOINT_FORMAT, "payload": os.system}, file)
     assert_one_line_error(run_program(*demo, "--target", target, "--gen-type", "4", "--checkpoint", evil),
                           "not a readable checkpoint")
     # Damaged: cut in half.
@@ -149,10 +150,10 @@ def test_a_checkpoint_from_before_pose_encodings_still_loads(trained, sample_tar
     old_config = {"kind": "gan", "size": 64, "ngf": 8, "batch_size": 16, "lr": 2e-4, "val_fraction": 0.2, "seed": 0,
                   "epochs": 1, "augment_shift": 0, "time_budget_minutes": None}
     net = build_generator(old_config)
-    checkpoint = {**Training.checkpoint_header("gan", old_config, sample_target), "generator": net.state_dict(),
+    checkpoint = {**Checkpoints.checkpoint_header("gan", old_config, sample_target), "generator": net.state_dict(),
                   "epoch": 1, "history": []}
     path = tmp_path / "old_gan_64.pt"
-    Training.save_checkpoint(path, checkpoint)
+    Checkpoints.save_checkpoint(path, checkpoint)
     generator = GenGAN(sample_target, checkpoint=path, device="cpu")
     assert generator.memory is None and generator.net.model.model[0].in_channels == 3
     assert generator.generate(sample_target.ske[0]).shape == (64, 64, 3)
