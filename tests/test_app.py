@@ -1,6 +1,7 @@
-"""The web app (App.py) in a real headless Chromium, driven by Selenium: the sample through GEN_TYPE 1 until a video
-plays in the page, and a bad upload that gets the programs' one-line message (skipped, with the reason, where
-Chromium and its driver are not installed: `.ci/run` installs them); then the training path without a browser."""
+"""The web app (App.py) in a real headless Chromium, driven by Selenium: two users at once, each taking the sample
+through GEN_TYPE 1 until a video plays in their page, and a bad upload that gets the programs' one-line message
+(skipped, with the reason, where Chromium and its driver are not installed: `.ci/run` installs them); then the
+training path without a browser."""
 import shutil
 import socket
 import subprocess
@@ -50,8 +51,7 @@ def app_url(sample_videos, tmp_path_factory):
     log.close()
 
 
-@pytest.fixture
-def browser():
+def open_browser():
     if not (CHROMIUM and DRIVER):
         pytest.skip("no Chromium and chromedriver here (apt-get install chromium chromium-driver)")
     options = webdriver.ChromeOptions()
@@ -59,7 +59,20 @@ def browser():
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,2400",
                      "--autoplay-policy=no-user-gesture-required"):
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=options)
+    return webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=options)
+
+
+@pytest.fixture
+def browser():
+    driver = open_browser()
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def second_browser():
+    """Another browser, so another Gradio session: a second user."""
+    driver = open_browser()
     yield driver
     driver.quit()
 
@@ -72,20 +85,34 @@ def page_text(driver):
     return driver.find_element(By.TAG_NAME, "body").text
 
 
-def test_the_sample_through_nearest_neighbour_plays_in_the_page(app_url, browser):
-    browser.get(app_url)
-    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.ID, "run"))
-    tick(browser, "sample_target")
-    tick(browser, "sample_source")
-    browser.find_element(By.ID, "run").click()  # GEN_TYPE 1 is the default
-    WebDriverWait(browser, 300).until(lambda d: "done:" in d.find_element(By.CSS_SELECTOR, "#status textarea")
-                                      .get_attribute("value"))
-    # The browser itself must be able to decode it: metadata loaded, a duration, and a frame to show.
-    video = WebDriverWait(browser, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, "#result video"))
-    state = WebDriverWait(browser, 60).until(lambda d: d.execute_script(
+def start_the_sample_through_nearest_neighbour(driver, app_url):
+    driver.get(app_url)
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "run"))
+    tick(driver, "sample_target")
+    tick(driver, "sample_source")
+    driver.find_element(By.ID, "run").click()  # GEN_TYPE 1 is the default
+
+
+def playing_video(driver):
+    """Wait for the run to finish, then for the browser itself to decode the result: metadata loaded, a duration
+    and a frame to show. Returns the video's source URL and [readyState, duration, width, height]."""
+    WebDriverWait(driver, 300).until(lambda d: "done:" in d.find_element(By.CSS_SELECTOR, "#status textarea")
+                                     .get_attribute("value"))
+    video = WebDriverWait(driver, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, "#result video"))
+    state = WebDriverWait(driver, 60).until(lambda d: d.execute_script(
         "const v = arguments[0]; return v.readyState >= 2 && v.duration > 0 ? "
         "[v.readyState, v.duration, v.videoWidth, v.videoHeight] : null;", video))
-    assert state[1] > 1.0 and state[2] == 512 and state[3] == 256, state  # 100 frames at 60 fps, two 256 px panels
+    return video.get_attribute("src"), state
+
+
+def test_two_users_at_once_each_get_the_sample_through_nearest_neighbour_playing(app_url, browser, second_browser):
+    start_the_sample_through_nearest_neighbour(browser, app_url)
+    start_the_sample_through_nearest_neighbour(second_browser, app_url)
+    first_source, first = playing_video(browser)
+    second_source, second = playing_video(second_browser)
+    for state in (first, second):
+        assert state[1] > 1.0 and state[2] == 512 and state[3] == 256, state  # 100 frames at 60 fps, 2 x 256 px
+    assert first_source != second_source  # each session writes into a folder of its own
 
 
 def test_a_file_that_is_not_a_video_gets_one_clear_message_and_the_app_goes_on(app_url, browser, tmp_path):
