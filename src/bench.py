@@ -2,16 +2,19 @@
 
     python src/bench.py spine --target VIDEO --source VIDEO [--data-dir DIR] [--json OUT.json]
     python src/bench.py panels --video out/dance_gen4.mp4
+    python src/bench.py decode --video VIDEO [--rounds 3]
     python src/bench.py curves --history A_history.json B_history.json [--labels A B] [--out curves.png]
     python src/bench.py train --target VIDEO [--sizes 64 128 256] [--kinds gan ...] [--trainer-flags '--no-cpu-bf16']
                               [--device D] [--data-dir DIR] [--json OUT.json]
 
 spine:
-- mediapipe alone: the detector on frames decoded to RGB beforehand, nothing else: the ceiling for preprocessing;
+- mediapipe alone: the detector (with its segmentation, as preprocessing runs it) on frames decoded beforehand,
+  nothing else: the ceiling for preprocessing;
 - preprocess: VideoSkeleton with FORCE_COMPUTE, every frame (decode, detect, crop, write), end to end;
 - reload: VideoSkeleton from its cache;
 - nearest: GenNearest queries per second (the source's poses against the target's frames);
 - demo: DanceDemo with GEN_TYPE 1, frames written per second (caches warm).
+decode: every frame to a BGR array with OpenCV (what VideoIO reads with) and with PyAV, alternated.
 train (the same step functions and batch handling as the trainers, their default configuration unless
 --trainer-flags says otherwise, batch 16):
 - bare: the training step alone on one batch already on the device: the network's own speed;
@@ -40,10 +43,10 @@ from VideoSkeleton import PoseDetector, VideoSkeleton
 def bench_mediapipe(video):
     frames = [frame for _, frame in VideoIO.read_frames(video)]
     found = 0
-    with native_stderr_silenced(), PoseDetector() as detect:
+    with native_stderr_silenced(), PoseDetector(segment=True) as detect:  # as preprocessing runs it: with masks
         started = time.perf_counter()
         for frame in frames:
-            found += detect(frame) is not None
+            found += detect.detect_with_mask(frame)[0] is not None
         seconds = time.perf_counter() - started
     return {"frames": len(frames), "found": found, "fps": len(frames) / seconds}
 
@@ -222,6 +225,43 @@ def count_people_in_panels(args):
     return {"video": str(args.video), "frames": total, "person_found": found}
 
 
+def bench_decode(args):
+    """Decoding alone, every frame of a video to a BGR array: OpenCV against PyAV, alternated round by round, so
+    that both see the same machine load."""
+    import av
+
+    def with_opencv():
+        capture, frames = cv2.VideoCapture(str(args.video)), 0
+        while capture.read()[0]:
+            frames += 1
+        capture.release()
+        return frames
+
+    def with_pyav():
+        frames = 0
+        with av.open(str(args.video)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                frame.to_ndarray(format="bgr24")
+                frames += 1
+        return frames
+
+    if not args.video.is_file():
+        raise UserError(f"{args.video} does not exist")
+    if with_opencv() == 0:
+        raise UserError(f"{args.video} has no frames OpenCV can decode")
+    rates, frames = {"opencv": [], "pyav": []}, {}
+    for _ in tqdm(range(args.rounds), desc="decoding", unit="round"):
+        for name, decode in (("opencv", with_opencv), ("pyav", with_pyav)):
+            start = time.perf_counter()
+            frames[name] = decode()
+            rates[name].append(frames[name] / (time.perf_counter() - start))
+    for name, rate in rates.items():
+        print(f"{name}: {frames[name]} frames, {min(rate):.0f} to {max(rate):.0f} frames/s over {args.rounds} rounds")
+    return {"video": str(args.video), "frames": frames, "frames_per_s": rates}
+
+
 def main():
     parser = argparse.ArgumentParser(description="Measure preprocessing, nearest-neighbour, demo and training speed.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -246,14 +286,17 @@ def main():
     curves.add_argument("--out", type=Path, default=Path("curves.png"))
     panels = commands.add_parser("panels", help="re-detect the person in a DanceDemo video's generated panels")
     panels.add_argument("--video", type=Path, required=True, help="a video written by DanceDemo.py")
-    for command in (spine, train, curves, panels):
+    decode = commands.add_parser("decode", help="decoding speed: OpenCV against PyAV")
+    decode.add_argument("--video", type=Path, required=True)
+    decode.add_argument("--rounds", type=int, default=3)
+    for command in (spine, train, curves, panels, decode):
         command.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
         command.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     machine = f"{platform.machine()}, {cv2.getNumberOfCPUs()} cores"
     print(f"machine: {machine}")
     results = {"spine": bench_spine, "train": bench_train, "curves": plot_curves,
-               "panels": count_people_in_panels}[args.command](args)
+               "panels": count_people_in_panels, "decode": bench_decode}[args.command](args)
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, **results}, indent=1))
 

@@ -1,9 +1,12 @@
 """Writing and reading back real .mp4 files, through PyAV's H.264 and through OpenCV's mp4v."""
+import json
+
 import av
 import numpy as np
 import pytest
 
 import VideoIO
+from conftest import assert_one_line_error, run_program
 from Runtime import UserError
 
 
@@ -60,3 +63,16 @@ def test_fingerprint_tells_files_apart(tmp_path):
     b.write_bytes(b"0" * 9_999_999 + b"1")  # differs only in the last byte, past the first 4 MiB
     assert VideoIO.file_fingerprint(a) != VideoIO.file_fingerprint(b)
     assert VideoIO.file_fingerprint(a) == VideoIO.file_fingerprint(a)
+
+
+def test_decode_bench_reads_every_sample_frame_with_both_decoders_and_refuses_a_non_video(sample_videos, tmp_path):
+    """`bench.py decode`, which chose OpenCV over PyAV for reading: both decoders see all 100 frames of the sample."""
+    out = tmp_path / "decode.json"
+    result = run_program("src/bench.py", "decode", "--video", sample_videos[0], "--rounds", "1", "--json", out)
+    assert result.returncode == 0, result.stderr
+    measured = json.loads(out.read_text())
+    assert measured["frames"] == {"opencv": 100, "pyav": 100}
+    assert all(rate[0] > 0 for rate in measured["frames_per_s"].values())
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("this is not a video")
+    assert_one_line_error(run_program("src/bench.py", "decode", "--video", bad), "no frames OpenCV can decode")
