@@ -27,8 +27,8 @@ def free_port():
 
 
 @pytest.fixture(scope="module")
-def app_url(sample_videos, tmp_path_factory):
-    """App.py running as a user starts it, on a free port, with its own data folder."""
+def app_server(sample_videos, tmp_path_factory):
+    """App.py running as a user starts it, on a free port, with its own data folder: (URL, data folder)."""
     port = free_port()
     data_dir = tmp_path_factory.mktemp("app-data")
     log = open(data_dir / "app.log", "w")
@@ -45,10 +45,15 @@ def app_url(sample_videos, tmp_path_factory):
                 process.kill()
                 pytest.fail(f"App.py did not start: {(data_dir / 'app.log').read_text()[-2000:]}")
             time.sleep(0.5)
-    yield url
+    yield url, data_dir
     process.terminate()
     process.wait(timeout=30)
     log.close()
+
+
+@pytest.fixture
+def app_url(app_server):
+    return app_server[0]
 
 
 def open_browser():
@@ -95,24 +100,25 @@ def start_the_sample_through_nearest_neighbour(driver, app_url):
 
 def playing_video(driver):
     """Wait for the run to finish, then for the browser itself to decode the result: metadata loaded, a duration
-    and a frame to show. Returns the video's source URL and [readyState, duration, width, height]."""
+    and a frame to show. Returns [readyState, duration, width, height]."""
     WebDriverWait(driver, 300).until(lambda d: "done:" in d.find_element(By.CSS_SELECTOR, "#status textarea")
                                      .get_attribute("value"))
     video = WebDriverWait(driver, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, "#result video"))
     state = WebDriverWait(driver, 60).until(lambda d: d.execute_script(
         "const v = arguments[0]; return v.readyState >= 2 && v.duration > 0 ? "
         "[v.readyState, v.duration, v.videoWidth, v.videoHeight] : null;", video))
-    return video.get_attribute("src"), state
+    return state
 
 
-def test_two_users_at_once_each_get_the_sample_through_nearest_neighbour_playing(app_url, browser, second_browser):
-    start_the_sample_through_nearest_neighbour(browser, app_url)
-    start_the_sample_through_nearest_neighbour(second_browser, app_url)
-    first_source, first = playing_video(browser)
-    second_source, second = playing_video(second_browser)
-    for state in (first, second):
+def test_two_users_at_once_each_get_the_sample_through_nearest_neighbour_playing(app_server, browser, second_browser):
+    url, data_dir = app_server
+    start_the_sample_through_nearest_neighbour(browser, url)
+    start_the_sample_through_nearest_neighbour(second_browser, url)
+    for state in (playing_video(browser), playing_video(second_browser)):
         assert state[1] > 1.0 and state[2] == 512 and state[3] == 256, state  # 100 frames at 60 fps, 2 x 256 px
-    assert first_source != second_source  # each session writes into a folder of its own
+    # Each browser session wrote its video into a folder of its own.
+    sessions = {video.relative_to(data_dir / "app").parts[0] for video in data_dir.glob("app/*/out/dance_gen1_*.mp4")}
+    assert len(sessions) == 2, sessions
 
 
 def test_a_file_that_is_not_a_video_gets_one_clear_message_and_the_app_goes_on(app_url, browser, tmp_path):
