@@ -117,7 +117,8 @@ def test_two_users_at_once_each_get_the_sample_through_nearest_neighbour_playing
     for state in (playing_video(browser), playing_video(second_browser)):
         assert state[1] > 1.0 and state[2] == 512 and state[3] == 256, state  # 100 frames at 60 fps, 2 x 256 px
     # Each browser session wrote its video into a folder of its own.
-    sessions = {video.relative_to(data_dir / "app").parts[0] for video in data_dir.glob("app/*/out/dance_gen1_*.mp4")}
+    videos = data_dir.glob("app/*/out/dance_gen1_*.mp4")
+    sessions = {video.relative_to(data_dir / "app").parts[0] for video in videos}
     assert len(sessions) == 2, sessions
 
 
