@@ -21,10 +21,10 @@ The memory modes (config["memory"]), each a recorded choice so that older checkp
   out and inpainted; chosen by shape alone;
 - "person": the capsules on black; chosen by shape alone.
 
-While training, a frame's memory never comes from within a second of it in time (a quarter of the training frames
-in a video shorter than 4 s), so that the network learns to correct a pose that is only alike, as it will have to
-on poses it has never seen. Over a sequence (DanceDemo,
-Evaluate) the remembered frames are chosen together (GenNearest.coherent_choice), so they do not flicker.
+While training, a frame's memory never comes from within a second of it in time (nor from within a quarter of the
+training frames, which decides in clips of a few seconds), so that the network learns to correct a pose that is
+only alike, as it will have to on poses it has never seen. Over a sequence (DanceDemo, Evaluate) the remembered
+frames are chosen together (GenNearest.coherent_choice), so they do not flicker.
 """
 import warnings
 

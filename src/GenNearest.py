@@ -55,8 +55,11 @@ class GenNearest:
         """For each pose, a position in self.indices: the sequence that balances pose distance against jumps
         between the chosen frames (coherent_choice below)."""
         distances = pose_distance_matrix(np.stack([ske.landmarks for ske in skeletons]), self.joints)
-        return coherent_choice(distances, self.frames, lambda p, f: pose_distance_matrix(self.joints[p], self.joints[f]),
-                               CANDIDATES, JUMP_WEIGHT, JUMP_FLOOR)
+
+        def jump_difference(previous, following):
+            return pose_distance_matrix(self.joints[previous], self.joints[following])
+
+        return coherent_choice(distances, self.frames, jump_difference, CANDIDATES, JUMP_WEIGHT, JUMP_FLOOR)
 
 
 def coherent_choice(distances, frames, pose_difference, candidates, jump_weight, jump_floor):
