@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 import VideoIO
-from GenNearest import GenNearest
+from GenNearest import GenNearest, crossfades
 from Runtime import DEFAULT_DATA_DIR, REPO_DIR, UserError, check_writable, run_main
 from Skeleton import Skeleton, body_frame, retarget
 from Smoothing import smooth_poses
@@ -93,8 +93,10 @@ class DanceDemo:
         # so that they seldom change (coherent_choice); with --no-smooth, for each frame alone.
         self.chosen = {}
         if smooth:
-            self.chosen = dict(zip(self.pose_frames,
-                                   self.generator.coherent_choice([self.poses[f] for f in self.pose_frames])))
+            chosen = self.generator.coherent_choice([self.poses[f] for f in self.pose_frames])
+            if isinstance(self.generator, GenNearest):  # its jumps become short dissolves
+                chosen = crossfades(chosen, self.generator.frames)
+            self.chosen = dict(zip(self.pose_frames, chosen))
         self.ahead = {}  # a network's images generated ahead, in one batch, by source frame
 
     def generate(self, frame, batch_size=32):
@@ -103,7 +105,7 @@ class DanceDemo:
             return None
         if isinstance(self.generator, GenNearest):
             if frame in self.chosen:
-                return self.generator.image(int(self.generator.indices[self.chosen[frame]]))
+                return self.generator.faded_image(self.chosen[frame])
             return self.generator.generate(self.poses[frame])
         if frame not in self.ahead:  # a network is faster on a batch: this frame and the next ones at once
             start = self.pose_frames.index(frame)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import run_program
-from GenNearest import GenNearest, viterbi
+from GenNearest import GenNearest, crossfades, viterbi
 from Skeleton import Skeleton
 from Smoothing import fill_gaps, one_euro, smooth_poses
 
@@ -67,6 +67,24 @@ def test_coherent_nearest_neighbour_jumps_less_than_frame_by_frame(sample_target
     coherent = generator.coherent_choice(queries)
     jumps = lambda choice: sum(not 0 <= b - a <= 2 for a, b in zip(choice, choice[1:]))  # noqa: E731
     assert jumps(coherent) < jumps(alone)
+
+
+def test_a_jump_becomes_a_dissolve_and_the_video_s_own_steps_do_not():
+    frames = np.array([0, 1, 2, 3, 20, 21, 22, 23, 24, 25])  # the stored frames' numbers
+    chosen = [0, 1, 1, 3, 4, 5, 6, 7, 8, 9]  # steps of 1, 0 and 2 frames are the video's own; 3 -> 20 is a jump
+    steps = crossfades(chosen, frames, fade_frames=4)
+    assert [shown for shown, _, _ in steps] == chosen
+    assert [weight for _, _, weight in steps[:4]] == [1.0] * 4
+    assert [(faded, weight) for _, faded, weight in steps[4:8]] == [(3, 0.2), (3, 0.4), (3, 0.6), (3, 0.8)]
+    assert [weight for _, _, weight in steps[8:]] == [1.0, 1.0]
+
+
+def test_a_dissolve_blends_the_two_real_frames(sample_target):
+    generator = GenNearest(sample_target)
+    first, second = generator.image(0).astype(float), generator.image(40).astype(float)
+    blended = generator.faded_image((40, 0, 0.25)).astype(float)
+    assert np.abs(blended - (0.25 * second + 0.75 * first)).max() <= 1
+    assert generator.faded_image((40, 0, 1.0)) is generator.image(40)
 
 
 def test_evaluate_reports_shake_and_warp_error_with_and_without_smoothing(sample_videos, data_dir, tmp_path):
