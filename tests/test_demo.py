@@ -90,6 +90,13 @@ def test_demo_refuses_bad_input_in_one_line(sample_videos, data_dir, tmp_path, c
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_a_missing_source_is_said_before_the_target_is_preprocessed(sample_videos, tmp_path):
+    result = run_program("src/DanceDemo.py", "--source", tmp_path / "nope.mp4", "--target", sample_videos[1],
+                         "--data-dir", tmp_path / "data")
+    assert_one_line_error(result, "does not exist")
+    assert not (tmp_path / "data" / sample_videos[1].stem).exists()  # no minutes spent on the target first
+
+
 def test_demo_rebuilds_a_corrupt_cache_and_still_works(sample_videos, tmp_path):
     source, target = sample_videos
     first = run_program("src/VideoSkeleton.py", source, "false", "10", "--data-dir", tmp_path)
