@@ -171,7 +171,7 @@ def main(argv=None):
     for role, path in (("source", args.source), ("target", args.target)):
         if path in (SAMPLE_SOURCE, SAMPLE_TARGET) and not path.exists():
             raise UserError(f"the sample {role} video {path} is not here yet: run `make sample`, or give --{role}")
-        VideoIO.open_video(path).release()  # a missing or unreadable source is said before the target's long work
+        VideoIO.open_video(path).release()  # a missing or unreadable video is said before any long work
     if args.size < 16 or args.size % 2:
         raise UserError(f"--size must be an even number of pixels, 16 or more, got {args.size}")
     out = args.out or REPO_DIR / "out" / f"dance_gen{args.gen_type}.mp4"

@@ -86,7 +86,7 @@ def coherent_choice(distances, frames, pose_difference, candidates, jump_weight,
     def jump_costs(previous, following):
         step = frames[following][None] - frames[previous][:, None]
         jump = jump_weight * (pose_difference(previous, following) + jump_floor)
-        return np.where((step >= 0) & (step <= FREE_STEPS), 0.0, jump)  # the video's own next frames are free
+        return np.where(own_step(step), 0.0, jump)  # the video's own next frames are free
 
     options = np.argsort(distances, axis=1)[:, :candidates]
     unary = list(np.take_along_axis(distances, options, axis=1))
@@ -100,6 +100,11 @@ def coherent_choice(distances, frames, pose_difference, candidates, jump_weight,
     return chosen
 
 
+def own_step(step):
+    """Whether going `step` frames forward in the target's video (a number or an array) is its own motion, no jump."""
+    return (step >= 0) & (step <= FREE_STEPS)
+
+
 def crossfades(chosen, frames, fade_frames=FADE_FRAMES):
     """For each step of a chosen sequence (positions into `frames`, the stored frames' numbers): (shown, faded
     from, weight of shown). After a jump (a step that is not 0 to FREE_STEPS frames forward) the last frame before
@@ -107,7 +112,7 @@ def crossfades(chosen, frames, fade_frames=FADE_FRAMES):
     the choices up to it, so a stream keeps its speed."""
     steps, fading, since = [], None, 0
     for t, shown in enumerate(chosen):
-        if t > 0 and not 0 <= frames[shown] - frames[chosen[t - 1]] <= FREE_STEPS:
+        if t > 0 and not own_step(frames[shown] - frames[chosen[t - 1]]):
             fading, since = chosen[t - 1], 0
         since += 1
         weight = since / (fade_frames + 1) if fading is not None and since <= fade_frames else 1.0
