@@ -323,14 +323,15 @@ def log2_int(size):
 
 # ---- the command line shared by the trainers --------------------------------------------------------------------
 
-def add_training_arguments(parser, default_size):
+def add_training_arguments(parser, default_size, default_ngf=32):
     parser.add_argument("--target", type=Path, required=True, help="video of the person to learn")
     parser.add_argument("--epochs", type=int, default=10, help="train until this many epochs in all (default 10)")
     parser.add_argument("--size", type=int, default=default_size, choices=(64, 128, 256),
                         help=f"image side in pixels (default {default_size})")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (betas 0.5, 0.999)")
-    parser.add_argument("--ngf", type=int, default=32, help="channels of the generator's first layer (default 32)")
+    parser.add_argument("--ngf", type=int, default=default_ngf,
+                        help=f"channels of the generator's first layer (default {default_ngf})")
     parser.add_argument("--val-fraction", type=float, default=0.2,
                         help="last fraction of the frames, in time, held out and never trained on (default 0.2)")
     parser.add_argument("--pose-encoding", choices=PoseEncoding.ENCODINGS, default="limbs",
