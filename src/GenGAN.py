@@ -202,8 +202,7 @@ def main(argv=None):
                 "discriminator": Training.unwrap(discriminator).state_dict(),
                 "optimizer_g": optimizer_g.state_dict(), "optimizer_d": optimizer_d.state_dict()}
 
-    run.update(step=step, optimizers=[optimizer_g, optimizer_d],
-               generate_batch=evaluation_generator(generator, config, device), checkpoint=checkpoint)
+    run.update(step=step, generate_batch=evaluation_generator(generator, config, device), checkpoint=checkpoint)
     Training.train_loop(run)
     Training.finish(run)
 

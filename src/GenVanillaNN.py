@@ -265,8 +265,7 @@ def main(argv=None):
         return {**Checkpoints.checkpoint_header(kind, config, run["video"]),
                 "generator": Training.unwrap(net).state_dict(), "optimizer": optimizer.state_dict()}
 
-    run.update(step=step, optimizers=[optimizer], generate_batch=evaluation_generator(net, config, device),
-               checkpoint=checkpoint)
+    run.update(step=step, generate_batch=evaluation_generator(net, config, device), checkpoint=checkpoint)
     Training.train_loop(run)
     Training.finish(run)
 

@@ -216,24 +216,12 @@ def missed_rate(generate_batch, data, device, redetect):
         return sum(redetect(image) is None for image in generated) / len(chosen)
 
 
-def lr_factor(config, epoch, minutes):
-    """With --lr-decay, pix2pix's schedule: the full learning rate for the first half of the run, then down in a
-    straight line towards 0 at its end. The end is the time budget if there is one (the run stops there, whatever
-    --epochs says), else the last epoch. Set once per epoch."""
-    if not config.get("lr_decay"):
-        return 1.0
-    budget = config.get("time_budget_minutes")
-    progress = minutes / budget if budget else epoch / config["epochs"]
-    return max(0.0, min(1.0, 2.0 * (1.0 - progress)))
-
-
 def train_loop(run):
     """Train for run["epochs"] epochs from run["start_epoch"]; see the module docstring. `run` is a dict:
 
     config, data (load_pairs on the training frames, CPU), held_out (the same on held-out frames), train_indices,
-    step(batch) -> {loss name: float}, optimizers (their learning rate follows lr_factor), generate_batch(batch) ->
-    images in [-1, 1], checkpoint() -> dict, out_dir, name, device, rank, world, history (list of per-epoch dicts,
-    continued on resume).
+    step(batch) -> {loss name: float}, generate_batch(batch) -> images in [-1, 1], checkpoint() -> dict,
+    out_dir, name, device, rank, world, history (list of per-epoch dicts, continued on resume).
     """
     config, device, rank, world = run["config"], run["device"], run["rank"], run["world"]
     master = rank == 0
@@ -253,19 +241,14 @@ def train_loop(run):
             redetect = Redetector()
 
     for epoch in range(run["start_epoch"], config["epochs"]):
-        minutes = (time.perf_counter() - loop_started) / 60
-        clock = torch.tensor([budget is not None and minutes > budget, lr_factor(config, epoch, minutes)],
-                             device=device, dtype=torch.float32)
+        spent = torch.tensor([budget is not None and time.perf_counter() - loop_started > budget * 60], device=device,
+                             dtype=torch.float32)
         if world > 1:  # rank 0's clock decides for all, or a rank that stops alone would hang the others
-            torch.distributed.broadcast(clock, 0)
-        spent, factor = clock.tolist()
-        if spent:
+            torch.distributed.broadcast(spent, 0)
+        if spent.item():
             if master:
                 print(f"time budget of {budget:g} minutes spent: stopping after epoch {epoch}")
             break
-        for optimizer in run["optimizers"]:
-            for group in optimizer.param_groups:
-                group["lr"] = config["lr"] * factor
         shuffle.manual_seed(config["seed"] + epoch)  # the same order on every rank; each takes its own share
         order = torch.randperm(count, generator=shuffle)[rank::world]
         totals, started = {}, time.perf_counter()
@@ -287,8 +270,6 @@ def train_loop(run):
         scores, generated = evaluate(run["generate_batch"], held_out, np.arange(len(held_out["image"])), device)
         record.update(scores)
         record["val_missed"] = missed_rate(run["generate_batch"], held_out, device, redetect)
-        if config.get("lr_decay"):
-            record["lr"] = config["lr"] * factor
         record["images_per_s"] = steps_per_epoch * batch_size * world / seconds
         record["minutes"] = minutes_before + (time.perf_counter() - loop_started) / 60  # wall clock, scoring included
         run["history"].append(record)
@@ -348,9 +329,6 @@ def add_training_arguments(parser, default_size, default_ngf=32):
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
                         help="random zoom, shift and turn of pose, image and memory together, per sample (default "
                         "off: it cost held-out scores in a 30-minute budget, see the README)")
-    parser.add_argument("--lr-decay", action=argparse.BooleanOptionalAction, default=False,
-                        help="keep the learning rate for the first half of the run (of --time-budget if given, else "
-                        "of --epochs), then lower it in a straight line towards 0, as pix2pix does (default off)")
     parser.add_argument("--cpu-bf16", action=argparse.BooleanOptionalAction, default=False,
                         help="bfloat16 autocast on the CPU (default off: slower for these networks on an AVX-512 "
                         "CPU, see the README; CUDA always uses mixed precision)")
@@ -368,7 +346,7 @@ def make_config(args, kind):
     return {"kind": kind, "size": args.size, "ngf": args.ngf, "batch_size": args.batch_size, "lr": args.lr,
             "val_fraction": args.val_fraction, "seed": args.seed, "epochs": args.epochs,
             "pose_encoding": args.pose_encoding, "memory": args.memory, "cpu_bf16": args.cpu_bf16,
-            "person_weight": args.person_weight, "lr_decay": args.lr_decay,
+            "person_weight": args.person_weight,
             "augment": args.augment and kind not in VECTOR_KINDS,  # a joint vector cannot zoom with its image
             "time_budget_minutes": args.time_budget}
 

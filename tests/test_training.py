@@ -122,27 +122,6 @@ def test_two_processes_under_torchrun(sample_videos, data_dir, tmp_path):
     assert checkpoint["history"][0]["epoch"] == 1
 
 
-def test_lr_decay_keeps_the_rate_for_half_the_run_then_lowers_it_to_zero():
-    config = {"lr_decay": True, "epochs": 10, "time_budget_minutes": None}
-    assert [Training.lr_factor(config, epoch, 0) for epoch in (0, 5, 6, 9)] == pytest.approx([1, 1, 0.8, 0.2])
-    budgeted = {**config, "time_budget_minutes": 30}  # then the budget decides, whatever the epoch
-    assert [Training.lr_factor(budgeted, 0, m) for m in (0, 15, 24, 30, 31)] == pytest.approx([1, 1, 0.4, 0, 0])
-    assert Training.lr_factor({**config, "lr_decay": False}, 9, 0) == 1  # off: also for older checkpoints
-
-
-def test_training_with_lr_decay_lowers_the_optimisers_rate(data_dir, sample_videos, sample_target, tmp_path):
-    shutil.copytree(data_dir / sample_videos[1].stem, tmp_path / sample_videos[1].stem,
-                    ignore=shutil.ignore_patterns("models"))
-    result = run_program("src/GenGAN.py", "--target", sample_videos[1], "--epochs", "4", *SMALL, "--ndf", "8",
-                         "--lr-decay", "--data-dir", tmp_path)
-    assert result.returncode == 0, result.stderr
-    checkpoint = torch.load(tmp_path / sample_videos[1].stem / "models" / "gan_64.pt", weights_only=True)
-    assert checkpoint["config"]["lr_decay"] is True
-    assert [h["lr"] for h in checkpoint["history"]] == pytest.approx([2e-4, 2e-4, 2e-4, 1e-4])
-    for optimizer in ("optimizer_g", "optimizer_d"):
-        assert checkpoint[optimizer]["param_groups"][0]["lr"] == pytest.approx(1e-4)
-
-
 def test_user_errors_from_the_python_api(sample_target):
     with pytest.raises(UserError, match="optSkeOrImage"):
         GenVanillaNN(sample_target, optSkeOrImage=3)
