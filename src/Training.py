@@ -304,7 +304,10 @@ def log2_int(size):
 
 # ---- the command line shared by the trainers --------------------------------------------------------------------
 
-def add_training_arguments(parser, default_size, default_ngf=32):
+VANILLA_NGF = 32  # the vanilla networks' width; GenGAN.GAN_NGF is the GAN's
+
+
+def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF):
     parser.add_argument("--target", type=Path, required=True, help="video of the person to learn")
     parser.add_argument("--epochs", type=int, default=10, help="train until this many epochs in all (default 10)")
     parser.add_argument("--size", type=int, default=default_size, choices=(64, 128, 256),

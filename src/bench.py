@@ -113,10 +113,11 @@ def time_steps(step, next_batch, steps, device):
 def trainer_config(kind, size, flags):
     """The configuration the trainers would use for `kind` at `size` with these extra command-line flags."""
     import Training
-    from GenGAN import add_gan_arguments, gan_config
+    from GenGAN import GAN_NGF, add_gan_arguments, gan_config
 
     parser = argparse.ArgumentParser()
-    Training.add_training_arguments(parser, default_size=size)
+    Training.add_training_arguments(parser, default_size=size,
+                                    default_ngf=GAN_NGF if kind == "gan" else Training.VANILLA_NGF)
     add_gan_arguments(parser)
     args = parser.parse_args(["--target", "-", "--size", str(size), *shlex.split(flags)])
     return {**Training.make_config(args, kind), **gan_config(args)}
