@@ -7,7 +7,7 @@ L1 alone makes the average of every image the network finds plausible for a pose
 70 x 70-pixel-style patches of the (skeleton image, person image) pair, real or generated, so it punishes blur and,
 because it sees the skeleton too, a person in the wrong pose: a discriminator shown only the image (as the course's
 is) would accept a sharp person in any pose. The generator's loss is the adversarial term + lambda_l1 * L1 (100, as
-in pix2pix) + optionally lambda_fm * feature matching (L1 between the discriminator's inner features of the real and
+in pix2pix; Training.reconstruction_loss, with an optional SSIM term) + optionally lambda_fm * feature matching (L1 between the discriminator's inner features of the real and
 the generated pair, which steadies training).
 """
 import argparse
@@ -126,13 +126,13 @@ def gan_step(generator, discriminator, optimizer_g, optimizer_d, config, device)
                 with torch.no_grad():
                     _, features_real = discriminator(condition, real, features=True)
                 loss_fm = sum(F.l1_loss(f.float(), r.float()) for f, r in zip(features_fake, features_real))
-        loss_l1 = Training.reconstruction_loss(fake, real, batch["mask"], config)
-        loss_g = loss_gan + config["lambda_l1"] * loss_l1 + config["lambda_fm"] * loss_fm
+        loss_rec, terms = Training.reconstruction_loss(fake, real, batch["mask"], config)
+        loss_g = loss_gan + config["lambda_l1"] * loss_rec + config["lambda_fm"] * loss_fm
         optimizer_g.zero_grad(set_to_none=True)
         scaler.scale(loss_g).backward()
         scaler.step(optimizer_g)
         scaler.update()
-        losses = {"d": loss_d.item(), "g_gan": loss_gan.item(), "l1": loss_l1.item()}
+        losses = {"d": loss_d.item(), "g_gan": loss_gan.item(), **terms}
         if config["lambda_fm"] > 0:
             losses["fm"] = loss_fm.item()
         return losses
@@ -152,7 +152,7 @@ class GenGAN(TrainedGenerator):
 def add_gan_arguments(parser):
     parser.add_argument("--gan-mode", choices=("bce", "lsgan", "wgangp"), default="lsgan",
                         help="adversarial loss (default lsgan; bce is the course's)")
-    parser.add_argument("--lambda-l1", type=float, default=100.0, help="weight of the L1 loss (default 100)")
+    parser.add_argument("--lambda-l1", type=float, default=100.0, help="weight of the reconstruction loss: L1, plus the SSIM term if --ssim-weight (default 100)")
     parser.add_argument("--lambda-fm", type=float, default=0.0,
                         help="weight of discriminator feature matching (default 0: off; 10 is a usual value)")
     parser.add_argument("--lambda-gp", type=float, default=10.0, help="gradient penalty weight for wgangp")

@@ -138,19 +138,19 @@ def generator_input(kind, batch):
 
 
 def l1_step(net, optimizer, config, device):
-    """The training step: one batch (tensors on the device) -> one Adam update on the L1 loss."""
+    """The training step: one batch (tensors on the device) -> one Adam update on the reconstruction loss."""
     kind, scaler = config["kind"], Training.grad_scaler(device)
 
     def step(batch):
         real = Training.to_unit(batch["image"])
         with Training.autocast(device, config.get("cpu_bf16")):
             fake = net(generator_input(kind, batch))
-        loss = Training.reconstruction_loss(fake, real, batch["mask"], config)
+        loss, terms = Training.reconstruction_loss(fake, real, batch["mask"], config)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        return {"l1": loss.item()}
+        return terms
 
     return step
 

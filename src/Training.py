@@ -90,13 +90,23 @@ def reconstruction_loss(fake, real, mask, config):
     """L1 between generated and real images (in [-1, 1]), each pixel of the person (`mask`, uint8 0..255) weighing
     config["person_weight"] times one of the background: a weighted mean, so its scale stays that of L1. The person
     fills a tenth of a crop but is what the video is about; plain L1 (weight 1) spends nine tenths of its effort on
-    the background."""
+    the background. Plus config["ssim_weight"] x (1 - SSIM) (Metrics.ssim, the measured one): L1 is met by a blur
+    of the right mean, SSIM asks for the local contrast and structure as well (Zhao et al., "Loss Functions for
+    Image Restoration with Neural Networks", 2017).
+
+    Returns (the loss, its terms as floats for the loss plot: "l1", and "ssim" if weighted)."""
     error = (fake.float() - real).abs()
     person_weight = config.get("person_weight", 1.0)
     if person_weight == 1.0:
-        return error.mean()
-    weight = 1 + (person_weight - 1) * mask.float() / 255
-    return (error * weight).sum() / (weight.sum() * error.size(1))
+        l1 = error.mean()
+    else:
+        weight = 1 + (person_weight - 1) * mask.float() / 255
+        l1 = (error * weight).sum() / (weight.sum() * error.size(1))
+    ssim_weight = config.get("ssim_weight", 0.0)
+    if not ssim_weight:
+        return l1, {"l1": l1.item()}
+    ssim = Metrics.ssim(fake, real).mean()
+    return l1 + ssim_weight * (1 - ssim), {"l1": l1.item(), "ssim": ssim.item()}
 
 
 def to_unit(batch_uint8):
@@ -171,10 +181,10 @@ def save_loss_plot(path, history):
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4))
-    epochs = [h["epoch"] for h in history]
     for key in history[-1]:
-        if key not in ("epoch", "minutes") and all(key in h for h in history):
-            axis.plot(epochs, [h[key] for h in history], marker="o" if len(history) < 30 else None, label=key)
+        if key not in ("epoch", "minutes"):  # a resumed run may have added a loss: plot it from where it starts
+            epochs, values = zip(*[(h["epoch"], h[key]) for h in history if key in h])
+            axis.plot(epochs, values, marker="o" if len(history) < 30 else None, label=key)
     axis.set_xlabel("epoch")
     axis.set_yscale("symlog", linthresh=1e-2)
     axis.grid(True, alpha=0.3)
@@ -329,6 +339,8 @@ def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF):
     parser.add_argument("--person-weight", type=float, default=1.0,
                         help="weight of the person's pixels (MediaPipe's segmentation) in the L1 loss, against 1 for "
                         "the background (default 1: plain L1)")
+    parser.add_argument("--ssim-weight", type=float, default=0.0,
+                        help="weight of 1 - SSIM added to the L1 loss (default 0: L1 alone)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
                         help="random zoom, shift and turn of pose, image and memory together, per sample (default "
                         "off: it cost held-out scores in a 30-minute budget, see the README)")
@@ -349,7 +361,7 @@ def make_config(args, kind):
     return {"kind": kind, "size": args.size, "ngf": args.ngf, "batch_size": args.batch_size, "lr": args.lr,
             "val_fraction": args.val_fraction, "seed": args.seed, "epochs": args.epochs,
             "pose_encoding": args.pose_encoding, "memory": args.memory, "cpu_bf16": args.cpu_bf16,
-            "person_weight": args.person_weight,
+            "person_weight": args.person_weight, "ssim_weight": args.ssim_weight,
             "augment": args.augment and kind not in VECTOR_KINDS,  # a joint vector cannot zoom with its image
             "time_budget_minutes": args.time_budget}
 

@@ -134,3 +134,28 @@ def test_real_gan_steps_train_the_discriminator_to_tell_real_from_generated(real
         optimizer.step()
         losses.append(loss_d.item())
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_the_ssim_term_penalises_a_blur_that_l1_finds_as_good_as_a_brightness_shift(sample_target):
+    """On real crops: a blurred copy and a uniformly brighter copy chosen to be equally far in L1. L1 alone (what
+    an old checkpoint's config, with no ssim_weight, trains) cannot tell them apart; with --ssim-weight the blur,
+    which loses the structure SSIM measures, costs more."""
+    import cv2
+
+    def crops(blur):
+        images = [sample_target.readImage(i) for i in (0, 40)]
+        images = [cv2.GaussianBlur(image, (0, 0), 2) if blur else image for image in images]
+        return 0.8 * Training.to_unit(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))  # room to brighten
+
+    real, blurred = crops(blur=False), crops(blur=True)
+    brighter = real + (blurred - real).abs().mean()  # the same mean absolute error, the structure intact
+    assert brighter.max() <= 1  # no clipping, or the two L1 errors would differ
+    mask = torch.zeros(2, 1, *real.shape[2:], dtype=torch.uint8)
+
+    def loss(fake, config):
+        return Training.reconstruction_loss(fake, real, mask, config)[0].item()
+
+    assert loss(blurred, {}) == pytest.approx(loss(brighter, {}), rel=1e-4)
+    assert loss(blurred, {}) == loss(blurred, {"ssim_weight": 0.0})
+    assert loss(blurred, {"ssim_weight": 1.0}) > loss(brighter, {"ssim_weight": 1.0}) + 0.02
+    assert loss(real, {"ssim_weight": 1.0}) == pytest.approx(0, abs=1e-5)
