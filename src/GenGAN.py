@@ -7,8 +7,8 @@ L1 alone makes the average of every image the network finds plausible for a pose
 70 x 70-pixel-style patches of the (skeleton image, person image) pair, real or generated, so it punishes blur and,
 because it sees the skeleton too, a person in the wrong pose: a discriminator shown only the image (as the course's
 is) would accept a sharp person in any pose. The generator's loss is the adversarial term + lambda_l1 * L1 (100, as
-in pix2pix; Training.reconstruction_loss, with an optional SSIM term) + optionally lambda_fm * feature matching (L1 between the discriminator's inner features of the real and
-the generated pair, which steadies training).
+in pix2pix; Training.reconstruction_loss, with an optional SSIM term) + optionally lambda_fm * feature matching (L1
+between the discriminator's inner features of the real and the generated pair, which steadies training).
 """
 import argparse
 
@@ -152,7 +152,8 @@ class GenGAN(TrainedGenerator):
 def add_gan_arguments(parser):
     parser.add_argument("--gan-mode", choices=("bce", "lsgan", "wgangp"), default="lsgan",
                         help="adversarial loss (default lsgan; bce is the course's)")
-    parser.add_argument("--lambda-l1", type=float, default=100.0, help="weight of the reconstruction loss: L1, plus the SSIM term if --ssim-weight (default 100)")
+    parser.add_argument("--lambda-l1", type=float, default=100.0,
+                        help="weight of the reconstruction loss: L1, plus the SSIM term if --ssim-weight (default 100)")
     parser.add_argument("--lambda-fm", type=float, default=0.0,
                         help="weight of discriminator feature matching (default 0: off; 10 is a usual value)")
     parser.add_argument("--lambda-gp", type=float, default=10.0, help="gradient penalty weight for wgangp")
