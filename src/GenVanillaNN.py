@@ -31,7 +31,8 @@ class UnetSkipConnectionBlock(nn.Module):
     |------------ skip -----------|   except at the outermost level, which returns the up path's output.
     """
 
-    def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False, innermost=False):
+    def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False, innermost=False,
+                 dropout=0.0):
         super().__init__()
         self.outermost = outermost
         input_nc = input_nc or outer_nc
@@ -42,6 +43,7 @@ class UnetSkipConnectionBlock(nn.Module):
         up = [nn.ReLU(True), nn.Upsample(scale_factor=2, mode="nearest"),
               nn.Conv2d(up_in, outer_nc, kernel_size=3, padding=1, bias=outermost)]
         up += [nn.Tanh()] if outermost else [nn.BatchNorm2d(outer_nc)]
+        up += [nn.Dropout(dropout)] if dropout else []  # last, so that a checkpoint's layer numbers do not change
         self.model = nn.Sequential(*down, *([submodule] if submodule is not None else []), *up)
 
     def forward(self, x):
@@ -52,15 +54,17 @@ class UnetGenerator(nn.Module):
     """Skeleton image (3 x S x S, in [-1, 1]) -> person image (3 x S x S, in [-1, 1]).
 
     num_downs halvings take S down to S / 2**num_downs at the bottleneck; channels double from ngf to 8 * ngf.
+    dropout: the probability with which pix2pix drops the decoder's activations in the 8 * ngf levels but the
+    innermost, while training, so that the network cannot lean on a few features that recall a training frame.
     """
 
-    def __init__(self, input_nc=3, output_nc=3, num_downs=6, ngf=32):
+    def __init__(self, input_nc=3, output_nc=3, num_downs=6, ngf=32, dropout=0.0):
         super().__init__()
         if num_downs < 5:
             raise ValueError("the U-Net needs at least 5 levels")
         block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True)
         for _ in range(num_downs - 5):
-            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block)
+            block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, submodule=block, dropout=dropout)
         for multiple in (4, 2, 1):
             block = UnetSkipConnectionBlock(ngf * multiple, ngf * multiple * 2, submodule=block)
         self.model = UnetSkipConnectionBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True)
@@ -118,7 +122,8 @@ def build_generator(config):
         return VectorToImage(config["size"], ngf=config["ngf"])
     with_memory = config.get("memory", "none") != "none"
     unet = UnetGenerator(input_nc=input_channels(config), output_nc=4 if with_memory else 3,
-                         num_downs=Training.log2_int(config["size"]) - 1, ngf=config["ngf"])
+                         num_downs=Training.log2_int(config["size"]) - 1, ngf=config["ngf"],
+                         dropout=config.get("dropout", 0.0))
     return ComposeWithMemory(unet) if with_memory else unet  # the image and a mask over the memory
 
 

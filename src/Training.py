@@ -342,6 +342,9 @@ def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF):
     parser.add_argument("--ssim-weight", type=float, default=0.0,
                         help="weight of 1 - SSIM added to the L1 loss (default 0: L1 alone; 1 raised held-out SSIM "
                         "and lost the person more often, see the README)")
+    parser.add_argument("--dropout", type=float, default=0.0,
+                        help="dropout in the U-Net's inner decoder levels while training, as in pix2pix (0.5 there; "
+                        "none at 64 px, which has no such level; default 0: off)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
                         help="random zoom, shift and turn of pose, image and memory together, per sample (default "
                         "off: it cost held-out scores in a 30-minute budget, see the README)")
@@ -363,6 +366,7 @@ def make_config(args, kind):
             "val_fraction": args.val_fraction, "seed": args.seed, "epochs": args.epochs,
             "pose_encoding": args.pose_encoding, "memory": args.memory, "cpu_bf16": args.cpu_bf16,
             "person_weight": args.person_weight, "ssim_weight": args.ssim_weight,
+            "dropout": args.dropout,
             "augment": args.augment and kind not in VECTOR_KINDS,  # a joint vector cannot zoom with its image
             "time_budget_minutes": args.time_budget}
 
