@@ -8,7 +8,8 @@ L1 alone makes the average of every image the network finds plausible for a pose
 because it sees the skeleton too, a person in the wrong pose: a discriminator shown only the image (as the course's
 is) would accept a sharp person in any pose. The generator's loss is the adversarial term + lambda_l1 * L1 (100, as
 in pix2pix; Training.reconstruction_loss, with an optional SSIM term) + optionally lambda_fm * feature matching (L1
-between the discriminator's inner features of the real and the generated pair, which steadies training).
+between the discriminator's inner features of the real and the generated pair, which steadies training). With
+--scales 2 or 3 the discriminator is pix2pixHD's: as many PatchGANs, on the pair at full, half and quarter size.
 """
 import argparse
 
@@ -57,6 +58,27 @@ class NLayerDiscriminator(nn.Module):
         return (x, inner[:-1]) if features else x
 
 
+class MultiscaleDiscriminator(nn.Module):
+    """pix2pixHD's discriminator (Wang et al., CVPR 2018): `scales` PatchGANs, each shown the pair at half the size
+    of the last, so that the first judges texture and the coarser ones the whole body's shape. Returns a list of
+    score maps, one per scale; with features=True also every scale's inner features, in one list."""
+
+    def __init__(self, scales, **patch_gan):
+        super().__init__()
+        self.discriminators = nn.ModuleList(NLayerDiscriminator(**patch_gan) for _ in range(scales))
+
+    def forward(self, condition, image, features=False):
+        scores, inner = [], []
+        for scale, discriminator in enumerate(self.discriminators):
+            if scale:
+                condition, image = (F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+                                    for x in (condition, image))
+            out = discriminator(condition, image, features=True)
+            scores.append(out[0])
+            inner += out[1]
+        return (scores, inner) if features else scores
+
+
 class GANLoss(nn.Module):
     """The adversarial loss in one call, whatever the mode: loss(scores, target_is_real).
 
@@ -71,6 +93,8 @@ class GANLoss(nn.Module):
         self.mode = mode
 
     def forward(self, scores, target_is_real):
+        if isinstance(scores, list):  # a MultiscaleDiscriminator's: the scales' losses summed, as in pix2pixHD
+            return sum(self(s, target_is_real) for s in scores)
         scores = scores.float()
         if self.mode == "wgangp":
             return -scores.mean() if target_is_real else scores.mean()
@@ -85,14 +109,18 @@ def gradient_penalty(discriminator, condition, real, fake):
     mix = torch.rand(real.size(0), 1, 1, 1, device=real.device)
     mixed = (mix * real + (1 - mix) * fake).requires_grad_(True)
     scores = discriminator(condition, mixed)
-    gradients, = torch.autograd.grad(scores.float().sum(), mixed, create_graph=True)
+    total = sum(s.float().sum() for s in scores) if isinstance(scores, list) else scores.float().sum()
+    gradients, = torch.autograd.grad(total, mixed, create_graph=True)
     return ((gradients.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
 def build_discriminator(config):
-    """The PatchGAN for a configuration: 3 strided layers (70 px patches) from 128 px up, 2 (34 px) at 64 px."""
+    """The PatchGAN for a configuration: 3 strided layers (70 px patches) from 128 px up, 2 (34 px) at 64 px; with
+    config["scales"] > 1 (older checkpoints: 1) that many, as a MultiscaleDiscriminator."""
     pose_channels = PoseEncoding.channels(PoseEncoding.encoding_of(config))
-    return NLayerDiscriminator(input_nc=pose_channels + 3, ndf=config["ndf"], n_layers=3 if config["size"] > 64 else 2)
+    patch_gan = dict(input_nc=pose_channels + 3, ndf=config["ndf"], n_layers=3 if config["size"] > 64 else 2)
+    scales = config.get("scales", 1)
+    return MultiscaleDiscriminator(scales, **patch_gan) if scales > 1 else NLayerDiscriminator(**patch_gan)
 
 
 def gan_step(generator, discriminator, optimizer_g, optimizer_d, config, device):
@@ -160,12 +188,15 @@ def add_gan_arguments(parser):
     parser.add_argument("--ndf", type=int, default=32,
                         help="channels of the discriminator's first layer (default 32: a training step takes 0.6 of "
                         "the time it takes with pix2pix's 64, with scores as good in the same minutes; README)")
+    parser.add_argument("--scales", type=int, default=1, choices=(1, 2, 3),
+                        help="discriminators, each on the pair at half the size of the last, as in pix2pixHD "
+                        "(default 1: one PatchGAN)")
 
 
 def gan_config(args):
     """What the GAN adds to Training.make_config."""
     return dict(gan_mode=args.gan_mode, lambda_l1=args.lambda_l1, lambda_fm=args.lambda_fm, lambda_gp=args.lambda_gp,
-                ndf=args.ndf)
+                ndf=args.ndf, scales=args.scales)
 
 
 def main(argv=None):
@@ -178,8 +209,8 @@ def main(argv=None):
     run, resumed = Training.prepare(args, KIND, command)
     device, config = run["device"], run["config"]
     config.update(gan_config(args))
-    for key in ("gan_mode", "ndf"):  # these shape the discriminator and its optimiser state
-        if resumed and resumed["config"].get(key) != config[key]:
+    for key in ("gan_mode", "ndf", "scales"):  # these shape the discriminator and its optimiser state
+        if resumed and resumed["config"].get(key, 1 if key == "scales" else None) != config[key]:
             raise UserError(f"cannot resume: the checkpoint was trained with --{key.replace('_', '-')} "
                             f"{resumed['config'].get(key)}")
 

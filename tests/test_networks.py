@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 import Metrics
 import Training
-from GenGAN import GANLoss, NLayerDiscriminator, gradient_penalty
+from GenGAN import GANLoss, NLayerDiscriminator, build_discriminator, gradient_penalty
 from GenVanillaNN import UnetGenerator, VectorToImage, build_generator
 
 
@@ -37,6 +37,21 @@ def test_unet_skips_carry_the_input_to_the_output():
     assert change[:8, :8].mean() > 3 * change[40:, 40:].mean()
 
 
+def test_dropout_acts_while_training_only_and_leaves_the_checkpoint_layout_alone():
+    """--dropout (pix2pix's decoder dropout): two training-mode passes over one batch differ, evaluation-mode passes
+    do not; without it (an old checkpoint's config has no "dropout") training-mode passes agree; and the weights of
+    one network load into the other, so the flag never makes a checkpoint unreadable."""
+    torch.manual_seed(0)
+    config = {"kind": "gan", "size": 128, "ngf": 4}  # 128 px and up: 64 px has no level where pix2pix drops
+    with_dropout, without = build_generator({**config, "dropout": 0.5}), build_generator(config)
+    x = torch.rand(4, 3, 128, 128) * 2 - 1
+    with torch.no_grad():
+        assert not torch.equal(with_dropout.train()(x), with_dropout(x))
+        assert torch.equal(without.train()(x), without(x))
+        without.load_state_dict(with_dropout.state_dict())  # weights and BatchNorm statistics
+        assert torch.equal(with_dropout.eval()(x), without.eval()(x))
+
+
 def test_patch_discriminator_scores_patches_of_the_pose_and_image_pair():
     discriminator = NLayerDiscriminator(input_nc=6, ndf=8, n_layers=3)
     scores, features = discriminator(torch.rand(2, 3, 128, 128), torch.rand(2, 3, 128, 128), features=True)
@@ -44,6 +59,20 @@ def test_patch_discriminator_scores_patches_of_the_pose_and_image_pair():
     assert len(features) == 4
     with pytest.raises(RuntimeError):  # it needs the pose: an image alone has the wrong number of channels
         discriminator.layers[0](torch.rand(2, 3, 128, 128))
+
+
+def test_multiscale_discriminator_judges_the_pair_at_each_scale_and_its_loss_sums_them():
+    torch.manual_seed(0)
+    config = {"kind": "gan", "size": 128, "ndf": 8, "pose_encoding": "drawing"}
+    assert isinstance(build_discriminator(config), NLayerDiscriminator)  # an old checkpoint's: no "scales"
+    discriminator = build_discriminator({**config, "scales": 2})
+    condition, image = torch.rand(2, 3, 128, 128), torch.rand(2, 3, 128, 128)
+    scores, features = discriminator(condition, image, features=True)
+    assert [s.shape for s in scores] == [(2, 1, 14, 14), (2, 1, 6, 6)]  # the second sees the pair at 64 px
+    assert len(features) == 8
+    loss = GANLoss("lsgan")
+    assert loss(scores, True).item() == pytest.approx(loss(scores[0], True).item() + loss(scores[1], True).item())
+    assert gradient_penalty(discriminator, condition, image, torch.rand(2, 3, 128, 128)).item() > 0
 
 
 @pytest.mark.parametrize("mode", ["bce", "lsgan", "wgangp"])
