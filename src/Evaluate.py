@@ -6,8 +6,9 @@
 Held-out protocol: the last --val-fraction (20%) of the target's frames, in time, which the trainers never train on
 and GenNearest never searches. Each held-out frame's own pose goes into the generator; its real crop is the ground
 truth. The poses go in as a sequence, as in DanceDemo: nearest neighbour's frames and the networks' remembered
-frames are chosen together so that they seldom change (--no-smooth: each pose alone). Every image is compared at --size pixels. A "real" row scores the real held-out crops as if generated: it is
-the floor of every pose and temporal figure, because the detector and optical flow have errors of their own.
+frames are chosen together so that they seldom change (--no-smooth: each pose alone). Every image is compared at
+--size pixels. A "real" row scores the real held-out crops as if generated: it is the floor of every pose and
+temporal figure, because the detector and optical flow have errors of their own.
 
 Per generator:
 - psnr, ssim (whole crop) and ssim_person (the box around the driving pose, where the person is);

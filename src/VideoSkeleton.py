@@ -14,9 +14,10 @@ which pixels are the person and which the background.
 
 The cache lives in DATA_DIR/<video name>/: crops/NNNNNN.jpg (named by frame number), masks/NNNNNN.png (the
 person's segmentation on the same crop, 0..255), skeletons.npz (landmarks in crop coordinates, frame numbers; numpy
-arrays, no pickle) and manifest.json (parameters, the video's fingerprint, versions, crop box). The manifest is written last, so a cache without one is incomplete. A cache whose manifest does
-not match the video and parameters asked for, or that fails to load, is rebuilt with a notice. Other files in that
-folder (trained models) are left alone.
+arrays, no pickle) and manifest.json (parameters, the video's fingerprint, versions, crop box). The manifest is
+written last, so a cache without one is incomplete. A cache whose manifest does not match the video and parameters
+asked for, or that fails to load, is rebuilt with a notice. Other files in that folder (trained models) are left
+alone.
 """
 import argparse
 import json
@@ -304,7 +305,8 @@ class VideoSkeleton:
         def write_crop(index, frame):
             crop = crop_square(frame, box, self.params["crop_size"])
             cv2.imwrite(str(build / "crops" / f"{index:06d}.jpg"), crop, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-            mask = crop_square(cv2.imdecode(frame_masks.pop(index), cv2.IMREAD_GRAYSCALE), box, self.params["crop_size"])
+            mask = crop_square(cv2.imdecode(frame_masks.pop(index), cv2.IMREAD_GRAYSCALE), box,
+                               self.params["crop_size"])
             cv2.imwrite(str(build / "masks" / f"{index:06d}.png"), mask)
 
         # OpenCV releases the GIL while it resizes and encodes, so threads use every core; the bound on work in

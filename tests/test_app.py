@@ -131,9 +131,12 @@ def test_a_file_that_is_not_a_video_gets_one_clear_message_and_the_app_goes_on(a
     WebDriverWait(browser, 30).until(lambda d: "notes" in page_text(d))  # uploaded
     tick(browser, "sample_source")
     browser.find_element(By.ID, "run").click()
-    status = WebDriverWait(browser, 120).until(lambda d: d.find_element(By.CSS_SELECTOR, "#status textarea")
-                                               .get_attribute("value").startswith("error:") and
-                                               d.find_element(By.CSS_SELECTOR, "#status textarea").get_attribute("value"))
+
+    def error_shown(driver):
+        value = driver.find_element(By.CSS_SELECTOR, "#status textarea").get_attribute("value")
+        return value.startswith("error:") and value
+
+    status = WebDriverWait(browser, 120).until(error_shown)
     assert "not a video OpenCV can decode" in status and "\n" not in status
     urllib.request.urlopen(app_url, timeout=5)  # still serving
 
