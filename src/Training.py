@@ -380,6 +380,8 @@ def prepare(args, kind, train_command):
         raise UserError("--epochs and --batch-size must be 1 or more, --val-fraction between 0 and 1")
     if args.time_budget is not None and args.time_budget <= 0:
         raise UserError(f"--time-budget must be a positive number of minutes, got {args.time_budget:g}")
+    if not 0 <= args.dropout < 1:
+        raise UserError(f"--dropout is a probability from 0 up to (not including) 1, got {args.dropout:g}")
     device, rank, world = setup_distributed(args.device)
     torch.manual_seed(args.seed + rank)
     if rank == 0:  # one process builds the cache if needed; the others wait, then read it
