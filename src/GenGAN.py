@@ -209,10 +209,11 @@ def main(argv=None):
     run, resumed = Training.prepare(args, KIND, command)
     device, config = run["device"], run["config"]
     config.update(gan_config(args))
-    for key in ("gan_mode", "ndf", "scales"):  # these shape the discriminator and its optimiser state
-        if resumed and resumed["config"].get(key, 1 if key == "scales" else None) != config[key]:
-            raise UserError(f"cannot resume: the checkpoint was trained with --{key.replace('_', '-')} "
-                            f"{resumed['config'].get(key)}")
+    # These shape the discriminator and its optimiser state; a checkpoint from before --scales had one scale.
+    for key, before_the_flag in (("gan_mode", None), ("ndf", None), ("scales", 1)):
+        trained_with = resumed["config"].get(key, before_the_flag) if resumed else config[key]
+        if trained_with != config[key]:
+            raise UserError(f"cannot resume: the checkpoint was trained with --{key.replace('_', '-')} {trained_with}")
 
     generator = Training.prepare_module(build_generator(config), device, run["world"])
     discriminator = Training.prepare_module(build_discriminator(config), device, run["world"])
