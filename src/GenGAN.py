@@ -209,11 +209,9 @@ def main(argv=None):
     run, resumed = Training.prepare(args, KIND, command)
     device, config = run["device"], run["config"]
     config.update(gan_config(args))
-    # These shape the discriminator and its optimiser state; a checkpoint from before --scales had one scale.
-    for key, before_the_flag in (("gan_mode", None), ("ndf", None), ("scales", 1)):
-        trained_with = resumed["config"].get(key, before_the_flag) if resumed else config[key]
-        if trained_with != config[key]:
-            raise UserError(f"cannot resume: the checkpoint was trained with --{key.replace('_', '-')} {trained_with}")
+    if resumed:  # these shape the discriminator; a checkpoint from before --scales had one scale
+        Training.refuse_changed_shape(resumed, config, {"gan_mode": None, "ndf": None, "scales": 1},
+                                      run["out_dir"] / f"{run['name']}.pt")
 
     generator = Training.prepare_module(build_generator(config), device, run["world"])
     discriminator = Training.prepare_module(build_discriminator(config), device, run["world"])

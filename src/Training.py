@@ -371,6 +371,17 @@ def make_config(args, kind):
             "time_budget_minutes": args.time_budget}
 
 
+def refuse_changed_shape(resumed, config, shaping, path):
+    """Resuming needs the networks (and optimiser states) the checkpoint was trained with: refuse, in one line, if
+    any key of `shaping` differs; `shaping` maps each key to what a checkpoint from before that key was trained with
+    (None: every checkpoint has it)."""
+    trained_with = {key: resumed["config"].get(key, before_the_key) for key, before_the_key in shaping.items()}
+    changed = [key for key in shaping if trained_with[key] != config[key]]
+    if changed:
+        raise UserError(f"cannot resume {path}: it was trained with " +
+                        ", ".join(f"{key}={trained_with[key]}" for key in changed))
+
+
 def prepare(args, kind, train_command):
     """Set up a training run from the parsed arguments: devices, processes, the target data, and the checkpoint
     to resume. Returns (run dict without step/generate_batch/checkpoint, checkpoint to resume or None)."""
@@ -396,11 +407,8 @@ def prepare(args, kind, train_command):
     resumed = None
     if args.resume:
         resumed = load_checkpoint(path, kind, video, train_command)
-        fixed = ("size", "ngf", "val_fraction", "pose_encoding", "memory")  # these shape the network's input
-        changed = [k for k in fixed if resumed["config"].get(k) != config[k]]
-        if changed:
-            raise UserError(f"cannot resume {path}: it was trained with " +
-                            ", ".join(f"{k}={resumed['config'].get(k)}" for k in changed))
+        refuse_changed_shape(resumed, config, dict.fromkeys(("size", "ngf", "val_fraction", "pose_encoding", "memory")),
+                             path)
         if resumed["epoch"] >= args.epochs:
             raise UserError(f"{path} has already trained {resumed['epoch']} epochs: ask for more with --epochs")
     elif path.exists() and rank == 0:
