@@ -211,7 +211,7 @@ def main(argv=None):
     config.update(gan_config(args))
     if resumed:  # these shape the discriminator; a checkpoint from before --scales had one scale
         Training.refuse_changed_shape(resumed, config, {"gan_mode": None, "ndf": None, "scales": 1},
-                                      run["out_dir"] / f"{run['name']}.pt")
+                                      Checkpoints.checkpoint_path(run["video"], KIND, config["size"]))
 
     generator = Training.prepare_module(build_generator(config), device, run["world"])
     discriminator = Training.prepare_module(build_discriminator(config), device, run["world"])
