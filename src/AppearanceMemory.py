@@ -280,7 +280,9 @@ class ComposeWithMemory(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x):
+    def forward(self, x, with_trust=False):
+        """The composed image; with_trust=True: (the image, the mask m), for Training.reconstruction_loss."""
         out = self.net(x)
         mask = (out[:, 3:4] + 1) / 2
-        return mask * x[:, -3:] + (1 - mask) * out[:, :3]
+        image = mask * x[:, -3:] + (1 - mask) * out[:, :3]
+        return (image, mask) if with_trust else image

@@ -142,6 +142,15 @@ def generator_input(kind, batch):
     return Training.to_unit(torch.cat(pictures, 1))
 
 
+def training_output(net, kind, batch):
+    """A generator's output on a training batch and, for one composed with the appearance memory, its trust in the
+    memory (ComposeWithMemory's mask; else None): what Training.reconstruction_loss scores."""
+    x = generator_input(kind, batch)
+    if isinstance(Training.unwrap(net), ComposeWithMemory):
+        return net(x, with_trust=True)
+    return net(x), None
+
+
 def l1_step(net, optimizer, config, device):
     """The training step: one batch (tensors on the device) -> one Adam update on the reconstruction loss."""
     kind, scaler = config["kind"], Training.grad_scaler(device)
@@ -149,8 +158,8 @@ def l1_step(net, optimizer, config, device):
     def step(batch):
         real = Training.to_unit(batch["image"])
         with Training.autocast(device, config.get("cpu_bf16")):
-            fake = net(generator_input(kind, batch))
-        loss, terms = Training.reconstruction_loss(fake, real, batch["mask"], config)
+            fake, trust = training_output(net, kind, batch)
+        loss, terms = Training.reconstruction_loss(fake, real, batch["mask"], config, trust)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)

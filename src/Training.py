@@ -86,15 +86,18 @@ def load_pairs(video, indices, config, memory=None, training=False):
     return data
 
 
-def reconstruction_loss(fake, real, mask, config):
+def reconstruction_loss(fake, real, mask, config, trust=None):
     """L1 between generated and real images (in [-1, 1]), each pixel of the person (`mask`, uint8 0..255) weighing
     config["person_weight"] times one of the background: a weighted mean, so its scale stays that of L1. The person
     fills a tenth of a crop but is what the video is about; plain L1 (weight 1) spends nine tenths of its effort on
     the background. Plus config["ssim_weight"] x (1 - SSIM) (Metrics.ssim, the measured one): L1 is met by a blur
     of the right mean, SSIM asks for the local contrast and structure as well (Zhao et al., "Loss Functions for
-    Image Restoration with Neural Networks", 2017).
+    Image Restoration with Neural Networks", 2017). Plus config["trust_weight"] x the mean of (1 - `trust`), the
+    generator's mask over the appearance memory (ComposeWithMemory): a price on redrawing what the memory shows, as
+    GANimation prices its attention mask (Pumarola et al., ECCV 2018), so the network keeps the remembered person's
+    sharp texture and redraws only where that pays in L1; without it, it redraws most of the person as a blur.
 
-    Returns (the loss, its terms as floats for the loss plot: "l1", and "ssim" if weighted)."""
+    Returns (the loss, its terms as floats for the loss plot: "l1", and "ssim", "distrust" if weighted)."""
     error = (fake.float() - real).abs()
     person_weight = config.get("person_weight", 1.0)
     if person_weight == 1.0:
@@ -102,11 +105,16 @@ def reconstruction_loss(fake, real, mask, config):
     else:
         weight = 1 + (person_weight - 1) * mask.float() / 255
         l1 = (error * weight).sum() / (weight.sum() * error.size(1))
+    loss, terms = l1, {"l1": l1.item()}
     ssim_weight = config.get("ssim_weight", 0.0)
-    if not ssim_weight:
-        return l1, {"l1": l1.item()}
-    ssim = Metrics.ssim(fake, real).mean()
-    return l1 + ssim_weight * (1 - ssim), {"l1": l1.item(), "ssim": ssim.item()}
+    if ssim_weight:
+        ssim = Metrics.ssim(fake, real).mean()
+        loss, terms["ssim"] = loss + ssim_weight * (1 - ssim), ssim.item()
+    trust_weight = config.get("trust_weight", 0.0)
+    if trust_weight and trust is not None:
+        distrust = 1 - trust.float().mean()
+        loss, terms["distrust"] = loss + trust_weight * distrust, distrust.item()
+    return loss, terms
 
 
 def to_unit(batch_uint8):
@@ -317,7 +325,7 @@ def log2_int(size):
 VANILLA_NGF = 32  # the vanilla networks' width; GenGAN.GAN_NGF is the GAN's
 
 
-def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF):
+def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, default_trust_weight=0.0):
     parser.add_argument("--target", type=Path, required=True, help="video of the person to learn")
     parser.add_argument("--epochs", type=int, default=10, help="train until this many epochs in all (default 10)")
     parser.add_argument("--size", type=int, default=default_size, choices=(64, 128, 256),
@@ -345,6 +353,9 @@ def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF):
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="dropout in the U-Net's inner decoder levels while training, as in pix2pix (0.5 there; "
                         "none at 64 px, which has no such level; default 0: off)")
+    parser.add_argument("--trust-weight", type=float, default=default_trust_weight,
+                        help="price on the generator redrawing what the appearance memory shows (its mask's mean "
+                        f"distrust), added to the L1 loss (default {default_trust_weight:g})")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
                         help="random zoom, shift and turn of pose, image and memory together, per sample (default "
                         "off: it cost held-out scores in a 30-minute budget, see the README)")
@@ -366,7 +377,7 @@ def make_config(args, kind):
             "val_fraction": args.val_fraction, "seed": args.seed, "epochs": args.epochs,
             "pose_encoding": args.pose_encoding, "memory": args.memory, "cpu_bf16": args.cpu_bf16,
             "person_weight": args.person_weight, "ssim_weight": args.ssim_weight,
-            "dropout": args.dropout,
+            "dropout": args.dropout, "trust_weight": args.trust_weight,
             "augment": args.augment and kind not in VECTOR_KINDS,  # a joint vector cannot zoom with its image
             "time_budget_minutes": args.time_budget}
 
@@ -391,6 +402,8 @@ def prepare(args, kind, train_command):
         raise UserError("--epochs and --batch-size must be 1 or more, --val-fraction between 0 and 1")
     if args.time_budget is not None and args.time_budget <= 0:
         raise UserError(f"--time-budget must be a positive number of minutes, got {args.time_budget:g}")
+    if args.trust_weight < 0 or args.ssim_weight < 0 or args.person_weight <= 0:
+        raise UserError("--trust-weight and --ssim-weight must be 0 or more, --person-weight more than 0")
     if not 0 <= args.dropout < 1:
         raise UserError(f"--dropout is a probability from 0 up to (not including) 1, got {args.dropout:g}")
     device, rank, world = setup_distributed(args.device)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 import Metrics
 import Training
 from GenGAN import GANLoss, NLayerDiscriminator, build_discriminator, gradient_penalty
-from GenVanillaNN import UnetGenerator, VectorToImage, build_generator
+from GenVanillaNN import UnetGenerator, VectorToImage, build_generator, training_output
 
 
 @pytest.mark.parametrize("size", [64, 128, 256])
@@ -188,3 +188,33 @@ def test_the_ssim_term_penalises_a_blur_that_l1_finds_as_good_as_a_brightness_sh
     assert loss(blurred, {}) == loss(blurred, {"ssim_weight": 0.0})
     assert loss(blurred, {"ssim_weight": 1.0}) > loss(brighter, {"ssim_weight": 1.0}) + 0.02
     assert loss(real, {"ssim_weight": 1.0}) == pytest.approx(0, abs=1e-5)
+
+
+def test_the_trust_term_keeps_more_of_the_memory_after_real_steps(sample_target):
+    """--trust-weight prices the generator's distrust of the appearance memory: with it, a few Adam steps on real
+    crops of the sample leave the composition's mask trusting the memory more than the same steps without it; an
+    old checkpoint's config (no trust_weight) adds nothing to the loss."""
+    config = {"kind": "gan", "size": 64, "ngf": 8, "memory": "plate", "pose_encoding": "limbs"}
+    train, _ = Training.split_indices(sample_target.skeCount(), 0.2)
+    memory = Training.build_memory(sample_target, train, config)
+    data = Training.load_pairs(sample_target, train[:8], config, memory, training=True)
+    real = Training.to_unit(data["image"])
+
+    def trust_after_steps(trust_weight):
+        torch.manual_seed(0)
+        net = build_generator(config)
+        optimizer = torch.optim.Adam(net.parameters(), lr=2e-4)
+        for _ in range(16):
+            fake, trust = training_output(net, "gan", data)
+            loss, terms = Training.reconstruction_loss(fake, real, data["mask"], {"trust_weight": trust_weight}, trust)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        assert ("distrust" in terms) == (trust_weight > 0)
+        return training_output(net, "gan", data)[1].mean().item()
+
+    with_term, without = trust_after_steps(5.0), trust_after_steps(0.0)
+    assert with_term > without + 0.05
+    fake, trust = training_output(build_generator(config), "gan", data)
+    assert (Training.reconstruction_loss(fake, real, data["mask"], {}, trust)[0] ==
+            Training.reconstruction_loss(fake, real, data["mask"], {"trust_weight": 0.0}, trust)[0])

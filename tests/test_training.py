@@ -129,9 +129,9 @@ def test_user_errors_from_the_python_api(sample_target):
         GenGAN(sample_target, loadFromFile=False)
 
 
-def test_too_few_frames_a_non_positive_time_budget_and_a_bad_dropout_are_refused(sample_videos, tmp_path):
-    """One line each, before any training: a target too short to hold frames out, a budget of 0 minutes, and a
-    dropout that is not a probability."""
+def test_too_few_frames_a_non_positive_time_budget_and_bad_loss_settings_are_refused(sample_videos, tmp_path):
+    """One line each, before any training: a target too short to hold frames out, a budget of 0 minutes, a
+    dropout that is not a probability and a negative loss weight."""
     short = tmp_path / "one_frame.mp4"
     _, frame = next(iter(VideoIO.read_frames(sample_videos[1])))
     with VideoIO.VideoWriter(short, 25, (frame.shape[1], frame.shape[0])) as video:
@@ -144,6 +144,9 @@ def test_too_few_frames_a_non_positive_time_budget_and_a_bad_dropout_are_refused
     result = run_program("src/GenGAN.py", "--target", sample_videos[1], *SMALL, "--dropout", "1.5",
                          "--data-dir", tmp_path)
     assert_one_line_error(result, "--dropout is a probability")
+    result = run_program("src/GenGAN.py", "--target", sample_videos[1], *SMALL, "--trust-weight", "-1",
+                         "--data-dir", tmp_path)
+    assert_one_line_error(result, "--trust-weight and --ssim-weight must be 0 or more")
 
 
 def test_a_checkpoint_from_before_pose_encodings_still_loads(trained, sample_target, tmp_path):
