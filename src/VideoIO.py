@@ -132,6 +132,10 @@ class VideoWriter:
             self.stream = self.container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
             self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
             self.stream.options = {"crf": "18", "preset": "fast"}
+            # Tagged as what write() makes, so that no player guesses another matrix: FFmpeg's codes 1 (limited
+            # range) and 6 (SMPTE 170M, that is BT.601) for the range, matrix, primaries and transfer.
+            context = self.stream.codec_context
+            context.color_range, context.colorspace, context.color_primaries, context.color_trc = 1, 6, 6, 6
             self.codec = "h264"
         else:
             if not h264_available():
@@ -148,7 +152,10 @@ class VideoWriter:
             raise ValueError(f"frame of {frame.shape[1]}x{frame.shape[0]} written to a {self.frame_size} video")
         if self.codec == "h264":
             import av
-            for packet in self.stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
+            # OpenCV's BT.601 conversion (limited range): PyAV's own bgr24 path (swscale) shifted the colours by up
+            # to 5 levels (mid-grey came back as 123, 126, 124), which made generated people harder to detect.
+            picture = av.VideoFrame.from_ndarray(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+            for packet in self.stream.encode(picture):
                 self.container.mux(packet)
         else:
             self.encoder.write(frame)

@@ -37,6 +37,26 @@ def test_written_video_reads_back_with_every_frame(tmp_path, monkeypatch, codec)
         assert sum(1 for _ in container.decode(stream)) == 24
         if codec == "h264":
             assert stream.codec_context.pix_fmt == "yuv420p"
+            assert stream.codec_context.colorspace == 6 and stream.codec_context.color_range == 1  # BT.601, limited
+
+
+def test_written_video_keeps_the_colours_of_flat_and_real_frames(tmp_path, sample_videos):
+    """The colours come back as written: mid-grey once came back as (123, 126, 124), PyAV's own BGR to YUV path
+    and the decoders' matrix disagreeing. Real footage keeps its mean colour within a level or two (what is left
+    is H.264's loss and the halved chroma)."""
+    real = [frame for _, frame in VideoIO.read_frames(sample_videos[1], step=20)][:4]
+    height, width = real[0].shape[:2]
+    flats = [np.full((height, width, 3), colour, np.uint8) for colour in ((128, 128, 128), (40, 90, 200))]
+    path = tmp_path / "colours.mp4"
+    with VideoIO.VideoWriter(path, 25, (width, height)) as video:
+        for frame in flats + real:
+            video.write(frame)
+    back = [frame for _, frame in VideoIO.read_frames(path)]
+    assert len(back) == len(flats) + len(real)
+    bias = [np.abs((read.astype(float) - written).reshape(-1, 3).mean(axis=0)).max()
+            for written, read in zip(flats + real, back)]
+    assert bias[0] < 1.0 and bias[1] <= 2.0, bias  # grey exact; a colour within YUV's 8-bit rounding
+    assert max(bias[len(flats):]) < 1.8, bias  # 2.5 through PyAV's own conversion
 
 
 def test_read_frames_with_a_step_and_early_stop(tmp_path):
