@@ -40,17 +40,18 @@ def check_gen_type(gen_type):
                         + ", ".join(f"{k} ({v})" for k, v in GEN_TYPES.items()))
 
 
-def make_generator(gen_type, target, checkpoint=None, device=None):
-    """The generator GEN_TYPE stands for, ready to generate() for `target`."""
+def make_generator(gen_type, target, checkpoint=None, device=None, remember_all=False):
+    """The generator GEN_TYPE stands for, ready to generate() for `target`; remember_all: a network's appearance
+    memory holds every frame of the target, not only its training frames (TrainedGenerator)."""
     check_gen_type(gen_type)
     if gen_type == 1:
         return GenNearest(target)
     if gen_type in (2, 3):
         from GenVanillaNN import GenVanillaNN  # here: GEN_TYPE 1 never loads torch
         return GenVanillaNN(target, loadFromFile=True, optSkeOrImage=gen_type - 1, checkpoint=checkpoint,
-                            device=device)
+                            device=device, remember_all=remember_all)
     from GenGAN import GenGAN
-    return GenGAN(target, loadFromFile=True, checkpoint=checkpoint, device=device)
+    return GenGAN(target, loadFromFile=True, checkpoint=checkpoint, device=device, remember_all=remember_all)
 
 
 def source_poses(source, target, smooth=True):
@@ -84,7 +85,8 @@ class DanceDemo:
     def __init__(self, filename_src, typeOfGen=1, filename_tgt=SAMPLE_TARGET, data_dir=None, target_mod_frame=1,
                  checkpoint=None, device=None, smooth=True):
         self.target = VideoSkeleton(filename_tgt, mod_frame=target_mod_frame, data_dir=data_dir)
-        self.generator = make_generator(typeOfGen, self.target, checkpoint, device)  # before the source: fail early
+        # Every frame of the target is remembered: unlike Evaluate, the demo has no held-out frames to keep unseen.
+        self.generator = make_generator(typeOfGen, self.target, checkpoint, device, remember_all=True)  # fail early
         self.source = VideoSkeleton(filename_src, mod_frame=1, data_dir=data_dir)
         self.gen_type = typeOfGen
         self.poses = source_poses(self.source, self.target, smooth)  # {source frame: pose in the target's space}

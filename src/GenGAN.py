@@ -175,10 +175,11 @@ def gan_step(generator, discriminator, optimizer_g, optimizer_d, config, device)
 class GenGAN(TrainedGenerator):
     """Generate the target person with the trained GAN's generator: GenGAN(videoSkeTgt), then generate(ske)."""
 
-    def __init__(self, videoSkeTgt, loadFromFile=True, checkpoint=None, device=None):
+    def __init__(self, videoSkeTgt, loadFromFile=True, checkpoint=None, device=None, remember_all=False):
         if not loadFromFile:
             raise UserError("an untrained GenGAN draws noise: train one with python src/GenGAN.py")
-        super().__init__(videoSkeTgt, KIND, Checkpoints.train_command("GenGAN.py", videoSkeTgt), checkpoint, device)
+        super().__init__(videoSkeTgt, KIND, Checkpoints.train_command("GenGAN.py", videoSkeTgt), checkpoint, device,
+                         remember_all)
 
 
 def add_gan_arguments(parser):

@@ -12,6 +12,7 @@ UnetSkipConnectionBlock nested num_downs times. GenGAN.py trains the same U-Net 
 """
 import argparse
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -188,10 +189,12 @@ class TrainedGenerator:
     """A generator network trained on a target video, loaded from its checkpoint; generate(ske) draws the person.
 
     The checkpoint is `checkpoint` if given, else the newest of this kind among the target's models. GenGAN's
-    generator is the same network used the same way: only its training differs.
+    generator is the same network used the same way: only its training differs. The appearance memory holds the
+    training frames (Evaluate: the held-out frames must stay unseen), or with remember_all every frame of the target
+    (DanceDemo: a pose the training frames lack may be in the others).
     """
 
-    def __init__(self, videoSkeTgt, kind, train_command, checkpoint=None, device=None):
+    def __init__(self, videoSkeTgt, kind, train_command, checkpoint=None, device=None, remember_all=False):
         path = checkpoint or Checkpoints.find_checkpoint(videoSkeTgt, kind)
         if path is None:
             raise UserError(f"no trained {kind} model for {videoSkeTgt.name}: train one with {train_command}")
@@ -203,9 +206,9 @@ class TrainedGenerator:
         self.net = build_generator(self.config)
         self.net.load_state_dict(saved["generator"])
         self.net.to(self.device).eval()
-        # The training frames (and only those) are what the network may remember.
         train_indices, _ = Training.split_indices(videoSkeTgt.skeCount(), self.config["val_fraction"])
-        self.memory = Training.build_memory(videoSkeTgt, train_indices, self.config)
+        remembered = np.arange(videoSkeTgt.skeCount()) if remember_all else train_indices
+        self.memory = Training.build_memory(videoSkeTgt, remembered, self.config)
 
     def generate(self, ske):
         """The target person in pose `ske` (crop coordinates): BGR uint8, size x size."""
@@ -240,13 +243,14 @@ class GenVanillaNN(TrainedGenerator):
     """The course's names: GenVanillaNN(videoSkeTgt, loadFromFile=True, optSkeOrImage=1 (joint vector) or 2
     (skeleton image)), then generate(ske)."""
 
-    def __init__(self, videoSkeTgt, loadFromFile=True, optSkeOrImage=1, checkpoint=None, device=None):
+    def __init__(self, videoSkeTgt, loadFromFile=True, optSkeOrImage=1, checkpoint=None, device=None,
+                 remember_all=False):
         if optSkeOrImage not in KINDS:
             raise UserError(f"optSkeOrImage must be 1 (joint vector) or 2 (skeleton image), got {optSkeOrImage}")
         if not loadFromFile:
             raise UserError("an untrained GenVanillaNN draws noise: train one with python src/GenVanillaNN.py")
         command = Checkpoints.train_command("GenVanillaNN.py", videoSkeTgt, f"--variant {optSkeOrImage}")
-        super().__init__(videoSkeTgt, KINDS[optSkeOrImage], command, checkpoint, device)
+        super().__init__(videoSkeTgt, KINDS[optSkeOrImage], command, checkpoint, device, remember_all)
 
 
 def main(argv=None):

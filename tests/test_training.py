@@ -92,6 +92,19 @@ def test_foreign_tampered_and_wrong_kind_checkpoints_are_refused(trained, sample
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_the_demo_remembers_every_target_frame_and_evaluation_only_the_training_ones(trained, sample_target):
+    from DanceDemo import make_generator
+    train, held = Training.split_indices(sample_target.skeCount(), 0.2)
+    scored = make_generator(4, sample_target, device="cpu")
+    demo = make_generator(4, sample_target, device="cpu", remember_all=True)
+    assert set(scored.memory.frame_index) == set(sample_target.frame_index[train])
+    assert set(demo.memory.frame_index) == set(sample_target.frame_index)
+    # A held-out pose is remembered as itself only by the demo's memory.
+    pose = sample_target.ske[held[5]].landmarks
+    assert demo.memory.frame_index[demo.memory.nearest(pose)] == sample_target.frame_index[held[5]]
+    assert scored.memory.frame_index[scored.memory.nearest(pose)] != sample_target.frame_index[held[5]]
+
+
 @pytest.mark.parametrize("gen_type", [2, 3, 4])
 def test_demo_with_trained_models(trained, sample_videos, data_dir, tmp_path, gen_type):
     source, target = sample_videos
