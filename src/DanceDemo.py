@@ -85,8 +85,9 @@ class DanceDemo:
     def __init__(self, filename_src, typeOfGen=1, filename_tgt=SAMPLE_TARGET, data_dir=None, target_mod_frame=1,
                  checkpoint=None, device=None, smooth=True):
         self.target = VideoSkeleton(filename_tgt, mod_frame=target_mod_frame, data_dir=data_dir)
-        # Every frame of the target is remembered: unlike Evaluate, the demo has no held-out frames to keep unseen.
-        self.generator = make_generator(typeOfGen, self.target, checkpoint, device, remember_all=True)  # fail early
+        # Made before the source is read, to fail early. Every frame of the target is remembered: unlike Evaluate,
+        # the demo has no held-out frames to keep unseen.
+        self.generator = make_generator(typeOfGen, self.target, checkpoint, device, remember_all=True)
         self.source = VideoSkeleton(filename_src, mod_frame=1, data_dir=data_dir)
         self.gen_type = typeOfGen
         self.poses = source_poses(self.source, self.target, smooth)  # {source frame: pose in the target's space}
