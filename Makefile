@@ -16,7 +16,7 @@ SAMPLE_MODEL_4 := $(MODELS)/gan_128.pt
 # Two minutes of training (a slower machine trains fewer epochs): the demo stays within a few minutes.
 SAMPLE_TRAINING := --target $(SAMPLE_TARGET) --size 128 --batch-size 4 --epochs 200 --time-budget 2
 # On 80 frames the GAN soon learns to redraw the remembered person as a blur: a higher price on that than its
-# default (0.05) shows a person in 59 of the demo's 100 panels against 38 (README, "Built-in sample").
+# default (0.05) shows a person in 77 of the demo's 100 panels against 45 (README, "Built-in sample").
 SAMPLE_GAN_TRUST := --trust-weight 0.2
 
 .PHONY: demo test app sample setup clean
