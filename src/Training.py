@@ -96,6 +96,9 @@ def reconstruction_loss(fake, real, mask, config, trust=None):
     generator's mask over the appearance memory (ComposeWithMemory): a price on redrawing what the memory shows, as
     GANimation prices its attention mask (Pumarola et al., ECCV 2018), so the network keeps the remembered person's
     sharp texture and redraws only where that pays in L1; without it, it redraws most of the person as a blur.
+    With config["trust_region"] "person" the mean is over the person's pixels (`mask`) alone: the network may redraw
+    the background freely, which is where its gain over the memory lies (the plate's seams and the camera's moves),
+    and keeps the remembered person, whom it mostly blurs. Checkpoints from before the key priced the whole frame.
 
     Returns (the loss, its terms as floats for the loss plot: "l1", and "ssim", "distrust" if weighted)."""
     error = (fake.float() - real).abs()
@@ -112,7 +115,11 @@ def reconstruction_loss(fake, real, mask, config, trust=None):
         loss, terms["ssim"] = loss + ssim_weight * (1 - ssim), ssim.item()
     trust_weight = config.get("trust_weight", 0.0)
     if trust_weight and trust is not None:
-        distrust = 1 - trust.float().mean()
+        if config.get("trust_region", "frame") == "person":
+            person = mask.float() / 255
+            distrust = ((1 - trust.float()) * person).sum() / person.sum().clamp_min(1.0)
+        else:
+            distrust = 1 - trust.float().mean()
         loss, terms["distrust"] = loss + trust_weight * distrust, distrust.item()
     return loss, terms
 
@@ -325,7 +332,8 @@ def log2_int(size):
 VANILLA_NGF = 32  # the vanilla networks' width; GenGAN.GAN_NGF is the GAN's
 
 
-def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, default_trust_weight=0.0):
+def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, default_trust_weight=0.0,
+                           default_trust_region="frame"):
     parser.add_argument("--target", type=Path, required=True, help="video of the person to learn")
     parser.add_argument("--epochs", type=int, default=10, help="train until this many epochs in all (default 10)")
     parser.add_argument("--size", type=int, default=default_size, choices=(64, 128, 256),
@@ -356,6 +364,9 @@ def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, defaul
     parser.add_argument("--trust-weight", type=float, default=default_trust_weight,
                         help="price on the generator redrawing what the appearance memory shows (its mask's mean "
                         f"distrust), added to the L1 loss (default {default_trust_weight:g})")
+    parser.add_argument("--trust-region", choices=("frame", "person"), default=default_trust_region,
+                        help="where that price is paid: over the whole frame (frame) or over the person's pixels "
+                        f"alone (person: the background may be redrawn freely; default {default_trust_region})")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
                         help="random zoom, shift and turn of pose, image and memory together, per sample (default "
                         "off: it cost held-out scores in a 30-minute budget, see the README)")
@@ -377,7 +388,7 @@ def make_config(args, kind):
             "val_fraction": args.val_fraction, "seed": args.seed, "epochs": args.epochs,
             "pose_encoding": args.pose_encoding, "memory": args.memory, "cpu_bf16": args.cpu_bf16,
             "person_weight": args.person_weight, "ssim_weight": args.ssim_weight,
-            "dropout": args.dropout, "trust_weight": args.trust_weight,
+            "dropout": args.dropout, "trust_weight": args.trust_weight, "trust_region": args.trust_region,
             "augment": args.augment and kind not in VECTOR_KINDS,  # a joint vector cannot zoom with its image
             "time_budget_minutes": args.time_budget}
 

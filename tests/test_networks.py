@@ -190,31 +190,66 @@ def test_the_ssim_term_penalises_a_blur_that_l1_finds_as_good_as_a_brightness_sh
     assert loss(real, {"ssim_weight": 1.0}) == pytest.approx(0, abs=1e-5)
 
 
+TRUST_CONFIG = {"kind": "gan", "size": 64, "ngf": 8, "memory": "plate", "pose_encoding": "limbs"}
+
+
+def sample_pairs(sample_target):
+    """Eight training pairs of the sample at 64 px, with their memory and person masks."""
+    train, _ = Training.split_indices(sample_target.skeCount(), 0.2)
+    memory = Training.build_memory(sample_target, train, TRUST_CONFIG)
+    return Training.load_pairs(sample_target, train[:8], TRUST_CONFIG, memory, training=True)
+
+
+def trust_after_steps(data, loss_config, steps=16):
+    """The composition's mask (N, 1, H, W) after a few Adam steps of the reconstruction loss on real pairs."""
+    torch.manual_seed(0)
+    net = build_generator(TRUST_CONFIG)
+    optimizer = torch.optim.Adam(net.parameters(), lr=2e-4)
+    real = Training.to_unit(data["image"])
+    for _ in range(steps):
+        fake, trust = training_output(net, "gan", data)
+        loss, terms = Training.reconstruction_loss(fake, real, data["mask"], loss_config, trust)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert ("distrust" in terms) == (loss_config.get("trust_weight", 0) > 0)
+    return training_output(net, "gan", data)[1].detach()
+
+
 def test_the_trust_term_keeps_more_of_the_memory_after_real_steps(sample_target):
     """--trust-weight prices the generator's distrust of the appearance memory: with it, a few Adam steps on real
     crops of the sample leave the composition's mask trusting the memory more than the same steps without it; an
     old checkpoint's config (no trust_weight) adds nothing to the loss."""
-    config = {"kind": "gan", "size": 64, "ngf": 8, "memory": "plate", "pose_encoding": "limbs"}
-    train, _ = Training.split_indices(sample_target.skeCount(), 0.2)
-    memory = Training.build_memory(sample_target, train, config)
-    data = Training.load_pairs(sample_target, train[:8], config, memory, training=True)
-    real = Training.to_unit(data["image"])
-
-    def trust_after_steps(trust_weight):
-        torch.manual_seed(0)
-        net = build_generator(config)
-        optimizer = torch.optim.Adam(net.parameters(), lr=2e-4)
-        for _ in range(16):
-            fake, trust = training_output(net, "gan", data)
-            loss, terms = Training.reconstruction_loss(fake, real, data["mask"], {"trust_weight": trust_weight}, trust)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        assert ("distrust" in terms) == (trust_weight > 0)
-        return training_output(net, "gan", data)[1].mean().item()
-
-    with_term, without = trust_after_steps(5.0), trust_after_steps(0.0)
+    data = sample_pairs(sample_target)
+    with_term = trust_after_steps(data, {"trust_weight": 5.0}).mean().item()
+    without = trust_after_steps(data, {"trust_weight": 0.0}).mean().item()
     assert with_term > without + 0.05
-    fake, trust = training_output(build_generator(config), "gan", data)
+    real = Training.to_unit(data["image"])
+    fake, trust = training_output(build_generator(TRUST_CONFIG), "gan", data)
     assert (Training.reconstruction_loss(fake, real, data["mask"], {}, trust)[0] ==
             Training.reconstruction_loss(fake, real, data["mask"], {"trust_weight": 0.0}, trust)[0])
+
+
+def test_the_person_trust_region_prices_the_person_alone(sample_target):
+    """--trust-region person: distrust of the background costs nothing, of the person all of it (the sample's real
+    segmentation masks); a config without the key prices the whole frame, as before. After real steps, the
+    person-only price leaves the background less trusted than the whole-frame price does, the person as trusted."""
+    data = sample_pairs(sample_target)
+    person = data["mask"].float() / 255
+    fake = real = Training.to_unit(data["image"])
+    priced = {"trust_weight": 1.0}
+
+    def distrust(trust, config):
+        return Training.reconstruction_loss(fake, real, data["mask"], config, trust)[1]["distrust"]
+
+    assert 0.05 < person.mean() < 0.5  # the sample's person: part of the crop, not all of it
+    assert distrust(person, {**priced, "trust_region": "person"}) == pytest.approx(
+        (((1 - person) * person).sum() / person.sum()).item(), abs=1e-6)  # only the mask's soft rim is left
+    assert distrust(1 - person, {**priced, "trust_region": "person"}) > 0.8  # all but the soft rim
+    assert distrust(person, priced) == pytest.approx(1 - person.mean().item(), abs=1e-6)  # the old key: the frame
+
+    inside = person > 0.5
+    frame = trust_after_steps(data, {"trust_weight": 5.0, "trust_region": "frame"})
+    alone = trust_after_steps(data, {"trust_weight": 5.0, "trust_region": "person"})
+    assert alone[~inside].mean() < frame[~inside].mean() - 0.05
+    assert alone[inside].mean() > frame[inside].mean() - 0.05
