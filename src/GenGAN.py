@@ -33,8 +33,8 @@ GAN_NGF = 64
 GAN_TRUST_WEIGHT = 0.05
 # That price on the person's pixels alone: the network's gain over the memory is in the background, and what it does
 # to the remembered person is mostly a blur. On taichi2 SSIM 0.767 against 0.753 and pose distance 2.43% against
-# 3.68%, tOF 0.120 against 0.113; level or better on the sample's two cameras; on karate1 a better pose, SSIM 0.004
-# lower (README, "30 minutes of training").
+# 3.68%, tOF 0.120 against 0.113; on karate1 better on every measure but tOF (level); level or better on the
+# sample's two cameras (README, "30 minutes of training").
 GAN_TRUST_REGION = "person"
 
 
