@@ -16,7 +16,10 @@ The memory modes (config["memory"]), each a recorded choice so that older checkp
   background apart from the person for the same reason). On a still camera the plate hardly changes from one
   remembered frame to the next, so the output does not jump with them; on a camera that reframes, the plate is that
   of the moment remembered. The remembered frame is chosen by the pose's shape and by where the person stands and
-  how large (PLACEMENT_WEIGHT), so the camera's framing and the person's size match too;
+  how large (PLACEMENT_WEIGHT), so the camera's framing and the person's size match too. With plate_choice
+  "placement" (the default) the plate is chosen apart from the person: that of the frame where the person stood in
+  the same place at the same size, whatever the pose, since that is what tells where a camera that pans and zooms
+  was; "remembered" (checkpoints from before the choice) keeps the remembered frame's own plate;
 - "scene": the parts cut as capsules around the bones, over the remembered frame itself with its own person cut
   out and inpainted; chosen by shape alone;
 - "person": the capsules on black; chosen by shape alone.
@@ -33,10 +36,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from GenNearest import coherent_choice
+from GenNearest import coherent_choice, viterbi
 from Skeleton import pose_distance_matrix, pose_distances
 
 MODES = ("none", "person", "scene", "plate")
+PLATE_CHOICES = ("placement", "remembered")
 MID_SHOULDER, MID_HIP = 33, 34  # two joints added to MediaPipe's 33: the middles of the shoulders and of the hips
 
 # Body parts as a segment between two joints: (from, to, start, end, width). The part's region is a capsule along
@@ -62,6 +66,10 @@ MEMORY_CANDIDATES, MEMORY_JUMP_WEIGHT, MEMORY_JUMP_FLOOR = 8, 1.0, 0.01
 PLATE_WINDOW_SECONDS = 3.0  # a plate is the median of the training frames this close in time to the remembered one
 PLATE_STEP_SECONDS = 0.5    # one plate per this much video; a frame uses the nearest one
 PLATE_SAMPLES = 48          # at most this many frames per median (evenly spaced in the window)
+# Over a sequence, with plate_choice "placement": the cost of changing the plate, in placement()'s units (fractions of
+# the crop). A change must save this much placement distance summed over the frames it serves, so the background
+# does not flicker between two plates of nearly the same framing when the person stands between them.
+PLATE_CHANGE_COST = 0.1
 
 
 def with_middles(landmarks):
@@ -73,6 +81,12 @@ def with_middles(landmarks):
 def torso_length(landmarks):
     joints = with_middles(landmarks)
     return np.linalg.norm(joints[..., MID_SHOULDER, :2] - joints[..., MID_HIP, :2], axis=-1)
+
+
+def placement(landmarks):
+    """(..., 3): where the person stands and how large, in 0..1 of the crop: the mid-hip's x and y, the torso's
+    length."""
+    return np.concatenate([with_middles(landmarks)[..., MID_HIP, :2], torso_length(landmarks)[..., None]], -1)
 
 
 def normalised(landmarks):
@@ -171,23 +185,25 @@ class AppearanceMemory:
     images: (N, size, size, 3) BGR uint8; landmarks: (N, 33, 4) in crop coordinates; frame_index: (N,) frame
     numbers in the video; gap: frames within this many of a frame are never its memory;
     mode: one of MODES but "none"; masks: (N, size, size) uint8 person masks, needed by "plate"; fps: frames per
-    second, for the plates' windows.
+    second, for the plates' windows; plate_choice: one of PLATE_CHOICES, for "plate".
     """
 
-    def __init__(self, images, landmarks, frame_index, gap, mode="person", masks=None, fps=30.0):
-        if mode not in MODES[1:]:
-            raise ValueError(f"unknown memory mode {mode}")
+    def __init__(self, images, landmarks, frame_index, gap, mode="person", masks=None, fps=30.0,
+                 plate_choice="remembered"):
+        if mode not in MODES[1:] or plate_choice not in PLATE_CHOICES:
+            raise ValueError(f"unknown memory mode {mode} or plate choice {plate_choice}")
         if mode == "plate" and masks is None:
             raise ValueError("the plate memory needs the person masks")
         self.images, self.landmarks, self.mode, self.masks = images, landmarks, mode, masks
         self.frame_index, self.gap, self.fps = np.asarray(frame_index), int(gap), float(fps)
         self.shapes = normalised(landmarks)
         self.placement_weight = PLACEMENT_WEIGHT if mode == "plate" else 0.0
+        self.placements, self.plate_choice = placement(landmarks), plate_choice
         self.plates = {}  # plate number -> plate, made when first needed
         self.whole_plate = None  # every frame's median: what fills a plate where its window saw no background
 
     @classmethod
-    def from_video(cls, video, indices, size, mode="person"):
+    def from_video(cls, video, indices, size, mode="person", plate_choice="remembered"):
         """Memory of frames `indices` of a VideoSkeleton (the training frames), at `size` pixels, in a MODES mode."""
         def resized(image):
             return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
@@ -198,7 +214,7 @@ class AppearanceMemory:
         # remember, instead of falling back on itself.
         gap = max(1, min(round(video.fps), len(indices) // 4))
         return cls(images, video.landmarks[indices], video.frame_index[indices], gap=gap, mode=mode, masks=masks,
-                   fps=video.fps)
+                   fps=video.fps, plate_choice=plate_choice)
 
     # ---- which frame to remember ----
 
@@ -213,7 +229,15 @@ class AppearanceMemory:
 
     def nearest(self, landmarks, frame=None):
         """Index (into this memory) of the most alike frame; with `frame`, none within `gap` of it."""
-        distances = self.distances(landmarks)
+        return self._closest(self.distances(landmarks), frame)
+
+    def plate_index(self, landmarks, frame=None):
+        """Index of the frame whose plate the person in pose `landmarks` is laid on: with plate_choice "placement",
+        the frame where the person stood in the same place at the same size (placement(), L1 distance); with
+        `frame`, none within `gap` of it, as for the person."""
+        return self._closest(np.abs(self.placements - placement(landmarks)).sum(-1), frame)
+
+    def _closest(self, distances, frame):
         if frame is not None:
             near = np.abs(self.frame_index - frame) < self.gap
             if not near.all():
@@ -227,12 +251,32 @@ class AppearanceMemory:
                                lambda p, f: pose_distance_matrix(self.shapes[p], self.shapes[f]),
                                MEMORY_CANDIDATES, MEMORY_JUMP_WEIGHT, MEMORY_JUMP_FLOOR)
 
+    def coherent_plates(self, landmarks):
+        """For a sequence of poses, the frame whose plate each is laid on, chosen together (plate_choice
+        "placement"; else None for each: the remembered frame's own): among the plates, the sequence that balances
+        each pose's placement distance to the plate's best-placed frame against PLATE_CHANGE_COST per change (a
+        Viterbi pass over the whole sequence)."""
+        if self.mode != "plate" or self.plate_choice != "placement":
+            return [None] * len(landmarks)
+        distances = np.abs(placement(np.stack(landmarks))[:, None] - self.placements[None]).sum(-1)  # (T, N)
+        numbers = self.plate_numbers()
+        marks = [np.flatnonzero(numbers == n) for n in np.unique(numbers)]  # each plate's frames
+        unary = np.stack([distances[:, frames].min(1) for frames in marks], 1)  # (T, plates)
+        change = PLATE_CHANGE_COST * (1 - np.eye(len(marks)))
+        path = viterbi(list(unary), [change] * (len(landmarks) - 1))
+        return [int(marks[m][0]) for m in path]  # any frame of a plate stands for it
+
     # ---- the picture ----
+
+    def plate_numbers(self):
+        """(N,) each remembered frame's plate: the number of its nearest PLATE_STEP_SECONDS mark."""
+        step = max(1, round(PLATE_STEP_SECONDS * self.fps))
+        return np.round((self.frame_index - self.frame_index.min()) / step).astype(int)
 
     def plate(self, index):
         """The background plate for remembered frame `index`: that of the nearest PLATE_STEP_SECONDS mark."""
         step = max(1, round(PLATE_STEP_SECONDS * self.fps))
-        number = int(round((self.frame_index[index] - self.frame_index.min()) / step))
+        number = int(self.plate_numbers()[index])
         if number not in self.plates:
             if self.whole_plate is None:
                 self.whole_plate = self._median(np.arange(len(self.images)))
@@ -249,24 +293,33 @@ class AppearanceMemory:
                                       iterations=max(1, self.images.shape[1] // 64)) for i in chosen]) > 0
         return background_plate(self.images[chosen], person)
 
-    def picture(self, index, landmarks):
-        """Remembered frame `index` with its person warped to pose `landmarks` (33, 4): BGR uint8, size x size."""
+    def picture(self, index, landmarks, plate_index=None):
+        """Remembered frame `index` with its person warped to pose `landmarks` (33, 4): BGR uint8, size x size;
+        in "plate" mode laid on the plate of frame `plate_index` (default: `index`)."""
         if self.mode == "plate":
+            plate = self.plate(index if plate_index is None else plate_index)
             return warp_person(self.images[index], self.landmarks[index], landmarks,
-                               person_mask=self.masks[index] / 255.0, background=self.plate(index))
+                               person_mask=self.masks[index] / 255.0, background=plate)
         return warp_person(self.images[index], self.landmarks[index], landmarks, keep_scene=self.mode == "scene")
 
     def recall(self, landmarks, frame=None):
-        """The most alike remembered person warped to pose `landmarks` (33, 4): BGR uint8, size x size."""
-        return self.picture(self.nearest(landmarks, frame), landmarks)
+        """The most alike remembered person warped to pose `landmarks` (33, 4), on its plate: BGR uint8."""
+        return self.recall_many([landmarks], None if frame is None else [frame])[0].permute(1, 2, 0).numpy()
 
-    def recall_many(self, landmarks, frames=None, chosen=None):
+    def recall_many(self, landmarks, frames=None, chosen=None, plates=None):
         """(N, 3, size, size) uint8 tensor: recall() for each pose; `frames` (or None) excludes near frames;
-        `chosen` gives the remembered frames instead (from coherent_choice)."""
+        `chosen` gives the remembered frames instead (from coherent_choice), `plates` the frames whose plates
+        they lie on (from coherent_plates; None for one: chosen by plate_choice for that pose alone)."""
+        frames = [None] * len(landmarks) if frames is None else frames
+        plates = [None] * len(landmarks) if plates is None else plates
         if chosen is None:
-            frames = [None] * len(landmarks) if frames is None else frames
             chosen = [self.nearest(l, f) for l, f in zip(landmarks, frames)]
-        return torch.from_numpy(np.stack([self.picture(c, l) for c, l in zip(chosen, landmarks)])).permute(0, 3, 1, 2)
+        if self.mode == "plate" and self.plate_choice == "placement":
+            plates = [self.plate_index(l, f) if p is None else p for l, f, p in zip(landmarks, frames, plates)]
+        else:
+            plates = chosen
+        pictures = [self.picture(c, l, p) for c, l, p in zip(chosen, landmarks, plates)]
+        return torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2)
 
 
 class ComposeWithMemory(nn.Module):

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 import VideoIO
-from GenNearest import GenNearest, crossfades
+from GenNearest import GenNearest
 from Runtime import DEFAULT_DATA_DIR, REPO_DIR, UserError, check_writable, run_main
 from Skeleton import Skeleton, body_frame, retarget
 from Smoothing import smooth_poses
@@ -93,13 +93,12 @@ class DanceDemo:
         self.poses = source_poses(self.source, self.target, smooth)  # {source frame: pose in the target's space}
         self.pose_frames = sorted(self.poses)
         # Nearest neighbour's shown frames, and the networks' remembered frames, are chosen for the whole sequence
-        # so that they seldom change (coherent_choice); with --no-smooth, for each frame alone.
-        self.chosen = {}
+        # so that they seldom change, each change a short dissolve (sequence_steps); with --no-smooth, for each
+        # frame alone.
+        self.steps = {}
         if smooth:
-            chosen = self.generator.coherent_choice([self.poses[f] for f in self.pose_frames])
-            if isinstance(self.generator, GenNearest):  # its jumps become short dissolves
-                chosen = crossfades(chosen, self.generator.frames)
-            self.chosen = dict(zip(self.pose_frames, chosen))
+            steps = self.generator.sequence_steps([self.poses[f] for f in self.pose_frames])
+            self.steps = dict(zip(self.pose_frames, steps))
         self.ahead = {}  # a network's images generated ahead, in one batch, by source frame
 
     def generate(self, frame, batch_size=32):
@@ -107,14 +106,14 @@ class DanceDemo:
         if frame not in self.poses:
             return None
         if isinstance(self.generator, GenNearest):
-            if frame in self.chosen:
-                return self.generator.faded_image(self.chosen[frame])
+            if frame in self.steps:
+                return self.generator.faded_image(self.steps[frame])
             return self.generator.generate(self.poses[frame])
         if frame not in self.ahead:  # a network is faster on a batch: this frame and the next ones at once
             start = self.pose_frames.index(frame)
             upcoming = self.pose_frames[start:start + batch_size]
             images = self.generator.generate_many([self.poses[f] for f in upcoming],
-                                                  [self.chosen[f] for f in upcoming] if self.chosen else None)
+                                                  [self.steps[f] for f in upcoming] if self.steps else None)
             self.ahead = dict(zip(upcoming, images))
         return self.ahead.pop(frame)
 

@@ -53,7 +53,11 @@ class GenNearest:
 
     def generate_sequence(self, skeletons):
         """One image per pose of a sequence (BGR uint8): the frames coherent_choice picks, jumps dissolved."""
-        return [self.faded_image(step) for step in crossfades(self.coherent_choice(skeletons), self.frames)]
+        return [self.faded_image(step) for step in self.sequence_steps(skeletons)]
+
+    def sequence_steps(self, skeletons):
+        """For each pose of a sequence, the step of crossfades() to show: (shown, faded from, weight of shown)."""
+        return crossfades(self.coherent_choice(skeletons), self.frames)
 
     def faded_image(self, step):
         """The image of one step of crossfades(): (shown, faded from, weight of shown), positions in self.indices."""

@@ -20,6 +20,7 @@ import Checkpoints
 import PoseEncoding
 import Training
 from AppearanceMemory import ComposeWithMemory
+from GenNearest import crossfades
 from Runtime import UserError, pick_device, run_main
 
 KINDS = {1: "vanilla1", 2: "vanilla2"}
@@ -215,27 +216,47 @@ class TrainedGenerator:
         return self.generate_many([ske])[0]
 
     @torch.no_grad()
-    def generate_many(self, skeletons, chosen=None):
-        """One image per pose, computed as one batch: a list of BGR uint8 images, size x size. `chosen`: the
-        remembered frame for each pose (from coherent_choice), else the most alike for each alone."""
-        inputs = Training.model_inputs(skeletons, self.config, self.memory, chosen=chosen)
-        images = self.net(generator_input(self.kind, inputs).to(self.device))
-        return Training.to_uint8_bgr(images)
+    def generate_many(self, skeletons, steps=None):
+        """One image per pose, computed as one batch: a list of BGR uint8 images, size x size. `steps`: for each
+        pose, what sequence_steps() gave: ((remembered frame shown, frame faded from, weight of the shown), the
+        frame whose plate it lies on). Where a step fades, the image made with the frame faded from is blended into
+        the one made with the frame shown, both in the pose asked for, so that the person's texture dissolves
+        instead of jumping. Without steps, the most alike remembered frame for each pose alone."""
+        if steps is None:
+            return Training.to_uint8_bgr(self._draw(skeletons, None, None))
+        fades, plates = zip(*steps)
+        shown = self._draw(skeletons, [step[0] for step in fades], plates)
+        fading = [i for i, (_, _, weight) in enumerate(fades) if weight < 1]
+        if fading:
+            faded = self._draw([skeletons[i] for i in fading], [fades[i][1] for i in fading],
+                               [plates[i] for i in fading])
+            weight = torch.tensor([fades[i][2] for i in fading], device=shown.device).view(-1, 1, 1, 1)
+            shown[fading] = weight * shown[fading] + (1 - weight) * faded
+        return Training.to_uint8_bgr(shown)
 
-    def coherent_choice(self, skeletons):
-        """The remembered frame for each pose of a sequence, chosen together so that it changes seldom (None for
-        each without an appearance memory)."""
+    def _draw(self, skeletons, chosen, plates):
+        """The network's output (N, 3, size, size) in [-1, 1] for these poses, remembered frames and plates."""
+        inputs = Training.model_inputs(skeletons, self.config, self.memory, chosen=chosen, plates=plates)
+        return self.net(generator_input(self.kind, inputs).to(self.device))
+
+    def sequence_steps(self, skeletons):
+        """For each pose of a sequence, ((remembered frame shown, frame faded from, weight of the shown), the frame
+        whose plate it lies on): the remembered frames chosen together so that they change seldom
+        (AppearanceMemory.coherent_choice), each change dissolved over a few frames (GenNearest.crossfades), and
+        the plates chosen together too (coherent_plates). Without an appearance memory, nothing to choose."""
         if self.memory is None:
-            return [None] * len(skeletons)
-        return self.memory.coherent_choice([s.landmarks for s in skeletons])
+            return [((None, None, 1.0), None)] * len(skeletons)
+        landmarks = [s.landmarks for s in skeletons]
+        fades = crossfades(self.memory.coherent_choice(landmarks), self.memory.frame_index)
+        return list(zip(fades, self.memory.coherent_plates(landmarks)))
 
     def generate_sequence(self, skeletons, batch_size=32):
-        """One image per pose of a sequence, its remembered frames chosen together (coherent_choice), in batches."""
-        chosen = self.coherent_choice(skeletons)
+        """One image per pose of a sequence, with its sequence_steps(), in batches."""
+        steps = self.sequence_steps(skeletons)
         images = []
         for start in range(0, len(skeletons), batch_size):
             part = slice(start, start + batch_size)
-            images += self.generate_many(skeletons[part], None if self.memory is None else chosen[part])
+            images += self.generate_many(skeletons[part], steps[part])
         return images
 
 

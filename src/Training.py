@@ -25,7 +25,7 @@ from tqdm import tqdm
 import Metrics
 from Checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
 import PoseEncoding
-from AppearanceMemory import MODES, AppearanceMemory
+from AppearanceMemory import MODES, PLATE_CHOICES, AppearanceMemory
 from Runtime import UserError, atomic_write, native_stderr_silenced, pick_device
 
 # ---- data -------------------------------------------------------------------------------------------------------
@@ -47,17 +47,17 @@ def split_indices(count, val_fraction):
 VECTOR_KINDS = ("vanilla1", "baseline")  # the networks that read the joint vector, not images
 
 
-def model_inputs(skeletons, config, memory=None, frames=None, chosen=None):
+def model_inputs(skeletons, config, memory=None, frames=None, chosen=None, plates=None):
     """What the networks read for a list of Skeletons, as a dict of CPU tensors: "vector", the joint vectors (N, 26)
     in [-1, 1]; "skeleton", the pose encoded as images (PoseEncoding; N x C x size x size, uint8); and with an
     appearance memory, "memory", the remembered person warped to each pose (N x 3 x size x size, uint8), never taken
     from within a second of `frames` (the poses' own frame numbers, when they are training frames), or from the
-    remembered frames `chosen` (AppearanceMemory.coherent_choice)."""
+    remembered frames `chosen` (AppearanceMemory.coherent_choice), on the plates of `plates` (coherent_plates)."""
     size = config["size"]
     inputs = {"vector": torch.from_numpy(np.stack([s.as_vector(reduced=True) for s in skeletons]) * 2 - 1).float(),
               "skeleton": PoseEncoding.render_many(skeletons, size, PoseEncoding.encoding_of(config))}
     if memory is not None:
-        inputs["memory"] = memory.recall_many([s.landmarks for s in skeletons], frames, chosen)
+        inputs["memory"] = memory.recall_many([s.landmarks for s in skeletons], frames, chosen, plates)
     return inputs
 
 
@@ -65,7 +65,8 @@ def build_memory(video, train_indices, config):
     """The appearance memory a configuration asks for (AppearanceMemory), of the training frames; or None."""
     if config.get("memory", "none") == "none" or config["kind"] in VECTOR_KINDS:
         return None
-    return AppearanceMemory.from_video(video, train_indices, config["size"], config["memory"])
+    return AppearanceMemory.from_video(video, train_indices, config["size"], config["memory"],
+                                       config.get("plate_choice", "remembered"))  # the choice before the key
 
 
 def load_pairs(video, indices, config, memory=None, training=False):
@@ -352,6 +353,10 @@ def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, defaul
                         "along the segmentation and moved part by part to the pose, on a clean background plate "
                         "(plate, the default); the same cut as capsules over that frame with its own person "
                         "inpainted (scene) or on black (person); or none")
+    parser.add_argument("--plate-choice", choices=PLATE_CHOICES, default="placement",
+                        help="the plate memory's background: that of the frame where the person stood in the same "
+                        "place at the same size, which follows a camera that pans and zooms (placement, the default), "
+                        "or that of the remembered frame itself (remembered, as before)")
     parser.add_argument("--person-weight", type=float, default=1.0,
                         help="weight of the person's pixels (MediaPipe's segmentation) in the L1 loss, against 1 for "
                         "the background (default 1: plain L1)")
@@ -386,7 +391,8 @@ def make_config(args, kind):
     """A run's configuration from the parsed arguments: plain values, saved in every checkpoint."""
     return {"kind": kind, "size": args.size, "ngf": args.ngf, "batch_size": args.batch_size, "lr": args.lr,
             "val_fraction": args.val_fraction, "seed": args.seed, "epochs": args.epochs,
-            "pose_encoding": args.pose_encoding, "memory": args.memory, "cpu_bf16": args.cpu_bf16,
+            "pose_encoding": args.pose_encoding, "memory": args.memory,
+            "plate_choice": args.plate_choice, "cpu_bf16": args.cpu_bf16,
             "person_weight": args.person_weight, "ssim_weight": args.ssim_weight,
             "dropout": args.dropout, "trust_weight": args.trust_weight, "trust_region": args.trust_region,
             "augment": args.augment and kind not in VECTOR_KINDS,  # a joint vector cannot zoom with its image
@@ -431,8 +437,8 @@ def prepare(args, kind, train_command):
     resumed = None
     if args.resume:
         resumed = load_checkpoint(path, kind, video, train_command)
-        refuse_changed_shape(resumed, config, dict.fromkeys(("size", "ngf", "val_fraction", "pose_encoding", "memory")),
-                             path)
+        shaping = dict.fromkeys(("size", "ngf", "val_fraction", "pose_encoding", "memory"))
+        refuse_changed_shape(resumed, config, {**shaping, "plate_choice": "remembered"}, path)
         if resumed["epoch"] >= args.epochs:
             raise UserError(f"{path} has already trained {resumed['epoch']} epochs: ask for more with --epochs")
     elif path.exists() and rank == 0:

@@ -129,6 +129,35 @@ def test_plate_memory_lays_the_person_on_the_clean_background_with_no_ghost():
     assert np.abs(picture[2, 2].astype(int) - background[2, 2]).max() <= 1  # ... and the background elsewhere
 
 
+def test_the_plate_follows_where_the_person_stands_not_the_remembered_frame():
+    """A camera that cuts to a closer view halfway: far, the person is small on a red wall; near, larger on a blue
+    one. A near pose remembered from a far frame lies on the red plate as before, on the blue one by placement."""
+    size, count = 64, 30
+    far, near = np.zeros((size, size, 3), np.uint8), np.zeros((size, size, 3), np.uint8)
+    far[..., 2], near[..., 0] = 200, 200
+    poses = np.stack([standing(x=0.5 + 0.002 * i, scale=0.8 if i < 15 else 1.2).landmarks for i in range(count)])
+    images = np.stack([far if i < 15 else near for i in range(count)])
+    masks = np.stack([(np.max(part_masks(pose, size), axis=0) > 0.5) * 255 for pose in poses]).astype(np.uint8)
+    images[masks > 0] = (0, 255, 0)
+    query = standing(x=0.56, scale=1.2).landmarks
+    hip = np.round(query[23, :2] * size).astype(int)
+    for plate_choice, wall in (("remembered", far), ("placement", near)):
+        memory = AppearanceMemory(images, poses, np.arange(count), gap=3, mode="plate", masks=masks, fps=1,
+                                  plate_choice=plate_choice)
+        picture = memory.recall_many([query], chosen=[5])[0].permute(1, 2, 0).numpy()
+        assert np.abs(picture[2, 2].astype(int) - wall[2, 2]).max() <= 1, plate_choice
+        assert picture[hip[1], hip[0]].tolist() == [0, 255, 0]  # the remembered person, in the pose asked for
+    assert memory.plate_index(query) == 29 and memory.plate_index(query, frame=29) == 26  # none within gap=3
+    # Over a sequence that cuts from far to near, a person swaying between plates of the same framing: the plate
+    # chosen pose by pose flickers, the plates chosen together change once, at the cut.
+    rng = np.random.default_rng(0)
+    queries = [standing(x=0.53 + rng.normal(0, 0.01), scale=0.8 if t < 10 else 1.2).landmarks for t in range(20)]
+    alone, together = [memory.plate_index(q) for q in queries], np.array(memory.coherent_plates(queries))
+    changes = lambda plates: int(np.sum(np.diff(memory.plate_numbers()[plates]) != 0))  # noqa: E731
+    assert changes(together) == 1 < changes(alone)
+    assert (together[:10] < 15).all() and (together[10:] >= 15).all()
+
+
 def test_memory_chosen_over_a_sequence_changes_less_often_than_pose_by_pose():
     _, poses, images, masks = walking_person(count=40)
     memory = AppearanceMemory(images, poses, np.arange(40), gap=3, mode="plate", masks=masks, fps=10)
