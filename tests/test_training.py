@@ -60,6 +60,8 @@ def test_resume_continues_and_refuses_what_it_cannot_continue(trained, sample_vi
     changed = [a for a in args if a != "8"] + ["--epochs", "3", "--resume"]  # --ngf 8 -> --ngf
     changed[changed.index("--ngf")] = "--ngf=16"
     assert_one_line_error(run_program(*changed), "it was trained with ngf=8")
+    assert_one_line_error(run_program(*args, "--epochs", "3", "--resume", "--plate-choice", "remembered"),
+                          "it was trained with plate_choice=placement")
 
 
 def test_missing_checkpoint_names_the_command_that_trains_one(sample_videos, tmp_path):
