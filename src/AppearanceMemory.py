@@ -199,6 +199,9 @@ class AppearanceMemory:
         self.shapes = normalised(landmarks)
         self.placement_weight = PLACEMENT_WEIGHT if mode == "plate" else 0.0
         self.placements, self.plate_choice = placement(landmarks), plate_choice
+        # Each frame's plate: the number of its nearest PLATE_STEP_SECONDS mark.
+        self.plate_step = max(1, round(PLATE_STEP_SECONDS * self.fps))
+        self.plate_numbers = np.round((self.frame_index - self.frame_index.min()) / self.plate_step).astype(int)
         self.plates = {}  # plate number -> plate, made when first needed
         self.whole_plate = None  # every frame's median: what fills a plate where its window saw no background
 
@@ -259,7 +262,7 @@ class AppearanceMemory:
         if self.mode != "plate" or self.plate_choice != "placement":
             return [None] * len(landmarks)
         distances = np.abs(placement(np.stack(landmarks))[:, None] - self.placements[None]).sum(-1)  # (T, N)
-        numbers = self.plate_numbers()
+        numbers = self.plate_numbers
         marks = [np.flatnonzero(numbers == n) for n in np.unique(numbers)]  # each plate's frames
         unary = np.stack([distances[:, frames].min(1) for frames in marks], 1)  # (T, plates)
         change = PLATE_CHANGE_COST * (1 - np.eye(len(marks)))
@@ -268,19 +271,13 @@ class AppearanceMemory:
 
     # ---- the picture ----
 
-    def plate_numbers(self):
-        """(N,) each remembered frame's plate: the number of its nearest PLATE_STEP_SECONDS mark."""
-        step = max(1, round(PLATE_STEP_SECONDS * self.fps))
-        return np.round((self.frame_index - self.frame_index.min()) / step).astype(int)
-
     def plate(self, index):
         """The background plate for remembered frame `index`: that of the nearest PLATE_STEP_SECONDS mark."""
-        step = max(1, round(PLATE_STEP_SECONDS * self.fps))
-        number = int(self.plate_numbers()[index])
+        number = int(self.plate_numbers[index])
         if number not in self.plates:
             if self.whole_plate is None:
                 self.whole_plate = self._median(np.arange(len(self.images)))
-            centre = self.frame_index.min() + number * step
+            centre = self.frame_index.min() + number * self.plate_step
             window = np.flatnonzero(np.abs(self.frame_index - centre) <= PLATE_WINDOW_SECONDS * self.fps)
             self.plates[number] = fill_holes(self._median(window), self.whole_plate)
         return self.plates[number]

@@ -103,11 +103,12 @@ def reconstruction_loss(fake, real, mask, config, trust=None):
 
     Returns (the loss, its terms as floats for the loss plot: "l1", and "ssim", "distrust" if weighted)."""
     error = (fake.float() - real).abs()
+    person = mask.float() / 255
     person_weight = config.get("person_weight", 1.0)
     if person_weight == 1.0:
         l1 = error.mean()
     else:
-        weight = 1 + (person_weight - 1) * mask.float() / 255
+        weight = 1 + (person_weight - 1) * person
         l1 = (error * weight).sum() / (weight.sum() * error.size(1))
     loss, terms = l1, {"l1": l1.item()}
     ssim_weight = config.get("ssim_weight", 0.0)
@@ -117,7 +118,6 @@ def reconstruction_loss(fake, real, mask, config, trust=None):
     trust_weight = config.get("trust_weight", 0.0)
     if trust_weight and trust is not None:
         if config.get("trust_region", "frame") == "person":
-            person = mask.float() / 255
             distrust = ((1 - trust.float()) * person).sum() / person.sum().clamp_min(1.0)
         else:
             distrust = 1 - trust.float().mean()

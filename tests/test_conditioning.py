@@ -153,7 +153,7 @@ def test_the_plate_follows_where_the_person_stands_not_the_remembered_frame():
     rng = np.random.default_rng(0)
     queries = [standing(x=0.53 + rng.normal(0, 0.01), scale=0.8 if t < 10 else 1.2).landmarks for t in range(20)]
     alone, together = [memory.plate_index(q) for q in queries], np.array(memory.coherent_plates(queries))
-    changes = lambda plates: int(np.sum(np.diff(memory.plate_numbers()[plates]) != 0))  # noqa: E731
+    changes = lambda plates: int(np.sum(np.diff(memory.plate_numbers[plates]) != 0))  # noqa: E731
     assert changes(together) == 1 < changes(alone)
     assert (together[:10] < 15).all() and (together[10:] >= 15).all()
 
