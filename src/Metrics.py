@@ -18,11 +18,18 @@ LUMA = (0.114, 0.587, 0.299)  # ITU-R BT.601 weights of B, G, R: OpenCV's and sc
 
 
 def ssim(a, b, window=11, sigma=1.5):
-    """Structural similarity (Wang et al. 2004) per image, on the grey (luma) of BGR batches in [-1, 1].
+    """Structural similarity (Wang et al. 2004) per image, on the grey (luma) of BGR batches in [-1, 1]: the mean
+    of ssim_map."""
+    return ssim_map(a, b, window, sigma).flatten(1).mean(1)
+
+
+def ssim_map(a, b, window=11, sigma=1.5):
+    """The local structural similarity of BGR batches in [-1, 1]: (N, 1, H - window + 1, W - window + 1), one value
+    per window position, on the grey (luma) image.
 
     The standard definition: intensities on 0..1 (SSIM's luminance term assumes non-negative intensities; on
     [-1, 1] it reads 0.08-0.10 too low), K1 = 0.01, K2 = 0.03 for a dynamic range of 1, an 11-tap Gaussian window
-    of sigma 1.5, population (not sample) covariances, averaged over the "valid" region: scikit-image's
+    of sigma 1.5, population (not sample) covariances, on the "valid" region, whose mean is scikit-image's
     structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False) on the grey image.
     """
     luma = torch.tensor(LUMA, device=a.device).view(1, 3, 1, 1)
@@ -36,5 +43,4 @@ def ssim(a, b, window=11, sigma=1.5):
     mu_a, mu_b = blur(a), blur(b)
     var_a, var_b, cov = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2, blur(a * b) - mu_a * mu_b
     c1, c2 = 0.01 ** 2, 0.03 ** 2
-    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-    return ssim_map.flatten(1).mean(1)
+    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))

@@ -91,9 +91,10 @@ def reconstruction_loss(fake, real, mask, config, trust=None):
     """L1 between generated and real images (in [-1, 1]), each pixel of the person (`mask`, uint8 0..255) weighing
     config["person_weight"] times one of the background: a weighted mean, so its scale stays that of L1. The person
     fills a tenth of a crop but is what the video is about; plain L1 (weight 1) spends nine tenths of its effort on
-    the background. Plus config["ssim_weight"] x (1 - SSIM) (Metrics.ssim, the measured one): L1 is met by a blur
-    of the right mean, SSIM asks for the local contrast and structure as well (Zhao et al., "Loss Functions for
-    Image Restoration with Neural Networks", 2017). Plus config["trust_weight"] x the mean of (1 - `trust`), the
+    the background. Plus config["ssim_weight"] x (1 - SSIM) (Metrics.ssim_map, the measured one, its mean weighted
+    the same way): L1 is met by a blur of the right mean, SSIM asks for the local contrast and structure as well
+    (Zhao et al., "Loss Functions for Image Restoration with Neural Networks", 2017); before this version the
+    person's weight applied to L1 alone. Plus config["trust_weight"] x the mean of (1 - `trust`), the
     generator's mask over the appearance memory (ComposeWithMemory): a price on redrawing what the memory shows, as
     GANimation prices its attention mask (Pumarola et al., ECCV 2018), so the network keeps the remembered person's
     sharp texture and redraws only where that pays in L1; without it, it redraws most of the person as a blur.
@@ -104,16 +105,15 @@ def reconstruction_loss(fake, real, mask, config, trust=None):
     Returns (the loss, its terms as floats for the loss plot: "l1", and "ssim", "distrust" if weighted)."""
     error = (fake.float() - real).abs()
     person = mask.float() / 255
-    person_weight = config.get("person_weight", 1.0)
-    if person_weight == 1.0:
-        l1 = error.mean()
-    else:
-        weight = 1 + (person_weight - 1) * person
-        l1 = (error * weight).sum() / (weight.sum() * error.size(1))
+    weight = 1 + (config.get("person_weight", 1.0) - 1) * person  # (N, 1, H, W)
+    l1 = (error * weight).sum() / (weight.sum() * error.size(1))
     loss, terms = l1, {"l1": l1.item()}
     ssim_weight = config.get("ssim_weight", 0.0)
     if ssim_weight:
-        ssim = Metrics.ssim(fake, real).mean()
+        similarity = Metrics.ssim_map(fake, real)
+        rim = (weight.size(-1) - similarity.size(-1)) // 2  # the map covers the windows' centres only
+        centres = weight[..., rim:weight.size(-2) - rim, rim:weight.size(-1) - rim]
+        ssim = (similarity * centres).sum() / centres.sum()
         loss, terms["ssim"] = loss + ssim_weight * (1 - ssim), ssim.item()
     trust_weight = config.get("trust_weight", 0.0)
     if trust_weight and trust is not None:
@@ -334,7 +334,7 @@ VANILLA_NGF = 32  # the vanilla networks' width; GenGAN.GAN_NGF is the GAN's
 
 
 def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, default_trust_weight=0.0,
-                           default_trust_region="frame"):
+                           default_trust_region="frame", default_ssim_weight=0.0):
     parser.add_argument("--target", type=Path, required=True, help="video of the person to learn")
     parser.add_argument("--epochs", type=int, default=10, help="train until this many epochs in all (default 10)")
     parser.add_argument("--size", type=int, default=default_size, choices=(64, 128, 256),
@@ -358,11 +358,10 @@ def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, defaul
                         "place at the same size, which follows a camera that pans and zooms (placement, the default), "
                         "or that of the remembered frame itself (remembered, as before)")
     parser.add_argument("--person-weight", type=float, default=1.0,
-                        help="weight of the person's pixels (MediaPipe's segmentation) in the L1 loss, against 1 for "
-                        "the background (default 1: plain L1)")
-    parser.add_argument("--ssim-weight", type=float, default=0.0,
-                        help="weight of 1 - SSIM added to the L1 loss (default 0: L1 alone; 1 raised held-out SSIM "
-                        "and lost the person more often, see the README)")
+                        help="weight of the person's pixels (MediaPipe's segmentation) in the L1 and SSIM terms, "
+                        "against 1 for the background (default 1: plain means)")
+    parser.add_argument("--ssim-weight", type=float, default=default_ssim_weight,
+                        help=f"weight of 1 - SSIM added to the L1 loss (default {default_ssim_weight:g})")
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="dropout in the U-Net's inner decoder levels while training, as in pix2pix (0.5 there; "
                         "none at 64 px, which has no such level; default 0: off)")

@@ -190,6 +190,30 @@ def test_the_ssim_term_penalises_a_blur_that_l1_finds_as_good_as_a_brightness_sh
     assert loss(real, {"ssim_weight": 1.0}) == pytest.approx(0, abs=1e-5)
 
 
+def test_the_person_weight_prices_the_persons_structure_in_the_ssim_term(sample_target):
+    """On real crops and their real person masks: the same blur laid on the person alone, or on the background
+    alone. At --person-weight 1 the SSIM term prices each by its area; at 5 a blurred person costs more than that and
+    a blurred background less."""
+    import cv2
+
+    indices = (0, 40)
+    images = np.stack([sample_target.readImage(i) for i in indices])
+    mask = torch.from_numpy(np.stack([sample_target.readMask(i) for i in indices]))[:, None]
+    real = Training.to_unit(torch.from_numpy(images).permute(0, 3, 1, 2))
+    blurred = Training.to_unit(torch.from_numpy(np.stack([cv2.GaussianBlur(image, (0, 0), 2) for image in images]))
+                               .permute(0, 3, 1, 2))
+    person = mask.float() / 255
+    on_person, on_background = real + (blurred - real) * person, real + (blurred - real) * (1 - person)
+
+    def ssim_term(fake, person_weight):
+        config = {"ssim_weight": 1.0, "person_weight": person_weight}
+        return Training.reconstruction_loss(fake, real, mask, config)[1]["ssim"]
+
+    assert ssim_term(on_person, 5.0) < ssim_term(on_person, 1.0) - 0.01
+    assert ssim_term(on_background, 5.0) > ssim_term(on_background, 1.0) + 0.01
+    assert ssim_term(real, 5.0) == pytest.approx(1, abs=1e-5)
+
+
 TRUST_CONFIG = {"kind": "gan", "size": 64, "ngf": 8, "memory": "plate", "pose_encoding": "limbs"}
 
 
