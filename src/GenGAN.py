@@ -36,8 +36,6 @@ GAN_TRUST_WEIGHT = 0.05
 # 3.68%, tOF 0.120 against 0.113; on karate1 better on every measure but tOF (level); level or better on the
 # sample's two cameras (README, "30 minutes of training").
 GAN_TRUST_REGION = "person"
-# 1 - SSIM beside L1 in the reconstruction loss (Training.reconstruction_loss).
-GAN_SSIM_WEIGHT = 0.0
 
 
 class NLayerDiscriminator(nn.Module):
@@ -214,8 +212,7 @@ def gan_config(args):
 def add_arguments(parser, default_size=128):
     """The GAN trainer's whole command line: the shared training flags with the GAN's defaults, and its own."""
     Training.add_training_arguments(parser, default_size=default_size, default_ngf=GAN_NGF,
-                                    default_trust_weight=GAN_TRUST_WEIGHT, default_trust_region=GAN_TRUST_REGION,
-                                    default_ssim_weight=GAN_SSIM_WEIGHT)
+                                    default_trust_weight=GAN_TRUST_WEIGHT, default_trust_region=GAN_TRUST_REGION)
     add_gan_arguments(parser)
 
 
