@@ -333,8 +333,8 @@ def log2_int(size):
 VANILLA_NGF = 32  # the vanilla networks' width; GenGAN.GAN_NGF is the GAN's
 
 
-def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, default_trust_weight=0.0,
-                           default_trust_region="frame"):
+def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, default_ssim_weight=0.0,
+                           default_trust_weight=0.0, default_trust_region="frame"):
     parser.add_argument("--target", type=Path, required=True, help="video of the person to learn")
     parser.add_argument("--epochs", type=int, default=10, help="train until this many epochs in all (default 10)")
     parser.add_argument("--size", type=int, default=default_size, choices=(64, 128, 256),
@@ -360,9 +360,8 @@ def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, defaul
     parser.add_argument("--person-weight", type=float, default=1.0,
                         help="weight of the person's pixels (MediaPipe's segmentation) in the L1 and SSIM terms, "
                         "against 1 for the background (default 1: plain means)")
-    parser.add_argument("--ssim-weight", type=float, default=0.0,
-                        help="weight of 1 - SSIM added to the L1 loss (default 0: L1 alone; 1 raised the held-out "
-                        "scores and lost the person in a stranger's poses, see the README)")
+    parser.add_argument("--ssim-weight", type=float, default=default_ssim_weight,
+                        help=f"weight of 1 - SSIM added to the L1 loss (default {default_ssim_weight:g}; 0: L1 alone)")
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="dropout in the U-Net's inner decoder levels while training, as in pix2pix (0.5 there; "
                         "none at 64 px, which has no such level; default 0: off)")

@@ -28,6 +28,8 @@ def test_training_writes_checkpoint_sample_grid_and_loss_plot(trained):
         history = json.loads((trained / f"{name}_history.json").read_text())
         assert history[0]["epoch"] == 1 and 0 < history[0]["val_l1"] < 2
         assert 0 <= history[0]["val_missed"] <= 1 and history[0]["minutes"] > 0
+        # the GAN trains with the SSIM term by default (GenGAN.GAN_SSIM_WEIGHT), the other networks without it
+        assert ("ssim" in history[0]) == (name == "gan_64")
         checkpoint = torch.load(trained / f"{name}.pt", weights_only=True)
         assert checkpoint["epoch"] == 1 and checkpoint["config"]["size"] == 64
         assert checkpoint["target"]["name"] == "pose2sim_cam02"
