@@ -19,8 +19,8 @@ SAMPLE_TRAINING := --target $(SAMPLE_TARGET) --size 128 --batch-size 4 --epochs 
 # (a person in 95 of the demo's 100 panels against 77), for 1.5 minutes (3 epochs, each four times a 128-px one),
 # and with a higher price on redrawing the memory than the GAN's default of that time (0.05: 86 panels), paid over
 # the whole frame (on the person alone: 91): on 80 frames the GAN soon learns to redraw the remembered person as a
-# blur (README, "Built-in sample"). Without the GAN's SSIM term: not measured at 3 epochs (after 1, on a slow
-# day: 89 panels with it, 87 without).
+# blur (README, "Built-in sample"). Without the GAN's SSIM term: this version shows a person in 90 panels after 2
+# or 3 epochs; after 1 (where a slow day's budget ends) 87, and 89 with the term.
 SAMPLE_GAN_TRAINING := --target $(SAMPLE_TARGET) --size 256 --batch-size 4 --epochs 200 --time-budget 1.5 \
 	--trust-weight 0.2 --trust-region frame --ssim-weight 0
 
