@@ -20,10 +20,10 @@ def test_demo_writes_a_playable_side_by_side_video(sample_videos, data_dir, tmp_
     assert f"wrote {out}: 100 frames" in result.stdout
     assert count_frames(out) == 100
     info = VideoIO.video_info(out)
-    assert (info["width"], info["height"]) == (512, 256)
-    # The right half is a real target crop: it matches one of the target's frames closely.
+    assert (info["width"], info["height"]) == (1024, 512)
+    # The right half is a real target crop, scaled up: it matches one of the target's frames closely.
     _, frame = next(VideoIO.read_frames(out))
-    generated = frame[:, 256:].astype(float)
+    generated = cv2.resize(frame[:, 512:], (256, 256), interpolation=cv2.INTER_AREA).astype(float)
     errors = [np.abs(generated - sample_target.readImage(i)).mean() for i in range(sample_target.skeCount())]
     assert min(errors) < 6
 
