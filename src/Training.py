@@ -94,7 +94,7 @@ def reconstruction_loss(fake, real, mask, config, trust=None):
     the background. Plus config["ssim_weight"] x (1 - SSIM) (Metrics.ssim_map, the measured one, its mean weighted
     the same way): L1 is met by a blur of the right mean, SSIM asks for the local contrast and structure as well
     (Zhao et al., "Loss Functions for Image Restoration with Neural Networks", 2017); before this version the
-    person's weight applied to L1 alone. Plus config["trust_weight"] x the mean of (1 - `trust`), the
+    person's weight applied to L1 alone. Plus config["gradient_weight"] x image_gradient_l1, weighted the same way. Plus config["trust_weight"] x the mean of (1 - `trust`), the
     generator's mask over the appearance memory (ComposeWithMemory): a price on redrawing what the memory shows, as
     GANimation prices its attention mask (Pumarola et al., ECCV 2018), so the network keeps the remembered person's
     sharp texture and redraws only where that pays in L1; without it, it redraws most of the person as a blur.
@@ -115,6 +115,10 @@ def reconstruction_loss(fake, real, mask, config, trust=None):
         centres = weight[..., rim:weight.size(-2) - rim, rim:weight.size(-1) - rim]
         ssim = (similarity * centres).sum() / centres.sum()
         loss, terms["ssim"] = loss + ssim_weight * (1 - ssim), ssim.item()
+    gradient_weight = config.get("gradient_weight", 0.0)
+    if gradient_weight:
+        gradient = image_gradient_l1(fake, real, weight)
+        loss, terms["gradient"] = loss + gradient_weight * gradient, gradient.item()
     trust_weight = config.get("trust_weight", 0.0)
     if trust_weight and trust is not None:
         if config.get("trust_region", "frame") == "person":
@@ -123,6 +127,18 @@ def reconstruction_loss(fake, real, mask, config, trust=None):
             distrust = 1 - trust.float().mean()
         loss, terms["distrust"] = loss + trust_weight * distrust, distrust.item()
     return loss, terms
+
+
+def image_gradient_l1(fake, real, weight):
+    """L1 between the horizontal and vertical neighbour differences of two image batches, weighted like L1 by
+    `weight` (N, 1, H, W): an edge must be in the right place and as steep as the real one, which a blur of the right
+    mean is not (the gradient difference loss of Mathieu et al., ICLR 2016)."""
+    total = 0.0
+    for dim in (-1, -2):
+        error = (torch.diff(fake.float(), dim=dim) - torch.diff(real, dim=dim)).abs()
+        pair_weight = weight.narrow(dim, 1, weight.size(dim) - 1)
+        total = total + (error * pair_weight).sum() / (pair_weight.sum() * error.size(1))
+    return total / 2
 
 
 def to_unit(batch_uint8):
@@ -362,6 +378,9 @@ def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, defaul
                         "against 1 for the background (default 1: plain means)")
     parser.add_argument("--ssim-weight", type=float, default=default_ssim_weight,
                         help=f"weight of 1 - SSIM added to the L1 loss (default {default_ssim_weight:g}; 0: L1 alone)")
+    parser.add_argument("--gradient-weight", type=float, default=0.0,
+                        help="weight of L1 on the images' neighbour differences (edges) added to the L1 loss "
+                        "(default 0: off)")
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="dropout in the U-Net's inner decoder levels while training, as in pix2pix (0.5 there; "
                         "none at 64 px, which has no such level; default 0: off)")
@@ -393,6 +412,7 @@ def make_config(args, kind):
             "pose_encoding": args.pose_encoding, "memory": args.memory,
             "plate_choice": args.plate_choice, "cpu_bf16": args.cpu_bf16,
             "person_weight": args.person_weight, "ssim_weight": args.ssim_weight,
+            "gradient_weight": args.gradient_weight,
             "dropout": args.dropout, "trust_weight": args.trust_weight, "trust_region": args.trust_region,
             "augment": args.augment and kind not in VECTOR_KINDS,  # a joint vector cannot zoom with its image
             "time_budget_minutes": args.time_budget}
@@ -418,8 +438,9 @@ def prepare(args, kind, train_command):
         raise UserError("--epochs and --batch-size must be 1 or more, --val-fraction between 0 and 1")
     if args.time_budget is not None and args.time_budget <= 0:
         raise UserError(f"--time-budget must be a positive number of minutes, got {args.time_budget:g}")
-    if args.trust_weight < 0 or args.ssim_weight < 0 or args.person_weight <= 0:
-        raise UserError("--trust-weight and --ssim-weight must be 0 or more, --person-weight more than 0")
+    if min(args.trust_weight, args.ssim_weight, args.gradient_weight) < 0 or args.person_weight <= 0:
+        raise UserError("--trust-weight, --ssim-weight and --gradient-weight must be 0 or more, --person-weight "
+                        "more than 0")
     if not 0 <= args.dropout < 1:
         raise UserError(f"--dropout is a probability from 0 up to (not including) 1, got {args.dropout:g}")
     device, rank, world = setup_distributed(args.device)

@@ -165,10 +165,12 @@ def test_real_gan_steps_train_the_discriminator_to_tell_real_from_generated(real
     assert losses[-1] < 0.5 * losses[0], losses
 
 
-def test_the_ssim_term_penalises_a_blur_that_l1_finds_as_good_as_a_brightness_shift(sample_target):
+@pytest.mark.parametrize("term", ["ssim_weight", "gradient_weight"])
+def test_the_ssim_and_gradient_terms_penalise_a_blur_that_l1_finds_as_good_as_a_brightness_shift(sample_target,
+                                                                                                   term):
     """On real crops: a blurred copy and a uniformly brighter copy chosen to be equally far in L1. L1 alone (what
-    an old checkpoint's config, with no ssim_weight, trains) cannot tell them apart; with --ssim-weight the blur,
-    which loses the structure SSIM measures, costs more."""
+    an old checkpoint's config, with neither weight, trains) cannot tell them apart; with --ssim-weight or
+    --gradient-weight the blur, which loses the structure SSIM measures and flattens the edges, costs more."""
     import cv2
 
     def crops(blur):
@@ -185,9 +187,9 @@ def test_the_ssim_term_penalises_a_blur_that_l1_finds_as_good_as_a_brightness_sh
         return Training.reconstruction_loss(fake, real, mask, config)[0].item()
 
     assert loss(blurred, {}) == pytest.approx(loss(brighter, {}), rel=1e-4)
-    assert loss(blurred, {}) == loss(blurred, {"ssim_weight": 0.0})
-    assert loss(blurred, {"ssim_weight": 1.0}) > loss(brighter, {"ssim_weight": 1.0}) + 0.02
-    assert loss(real, {"ssim_weight": 1.0}) == pytest.approx(0, abs=1e-5)
+    assert loss(blurred, {}) == loss(blurred, {term: 0.0})
+    assert loss(blurred, {term: 1.0}) > loss(brighter, {term: 1.0}) + 0.02
+    assert loss(real, {term: 1.0}) == pytest.approx(0, abs=1e-5)
 
 
 def test_the_person_weight_prices_the_persons_structure_in_the_ssim_term(sample_target):

@@ -180,7 +180,10 @@ def test_too_few_frames_a_non_positive_time_budget_and_bad_loss_settings_are_ref
     assert_one_line_error(result, "--dropout is a probability")
     result = run_program("src/GenGAN.py", "--target", sample_videos[1], *SMALL, "--trust-weight", "-1",
                          "--data-dir", tmp_path)
-    assert_one_line_error(result, "--trust-weight and --ssim-weight must be 0 or more")
+    assert_one_line_error(result, "--trust-weight, --ssim-weight and --gradient-weight must be 0 or more")
+    result = run_program("src/GenGAN.py", "--target", sample_videos[1], *SMALL, "--gradient-weight", "-1",
+                         "--data-dir", tmp_path)
+    assert_one_line_error(result, "--trust-weight, --ssim-weight and --gradient-weight must be 0 or more")
 
 
 def test_a_checkpoint_from_before_pose_encodings_still_loads(trained, sample_target, tmp_path):
