@@ -115,7 +115,7 @@ def test_two_users_at_once_each_get_the_sample_through_nearest_neighbour_playing
     start_the_sample_through_nearest_neighbour(browser, url)
     start_the_sample_through_nearest_neighbour(second_browser, url)
     for state in (playing_video(browser), playing_video(second_browser)):
-        assert state[1] > 1.0 and state[2] == 512 and state[3] == 256, state  # 100 frames at 60 fps, 2 x 256 px
+        assert state[1] > 1.0 and state[2] == 1024 and state[3] == 512, state  # 100 frames at 60 fps, 2 x 512 px
     # Each browser session wrote its video into a folder of its own.
     videos = data_dir.glob("app/*/out/dance_gen1_*.mp4")
     sessions = {video.relative_to(data_dir / "app").parts[0] for video in videos}
