@@ -167,7 +167,8 @@ def gan_step(generator, discriminator, optimizer_g, optimizer_d, config, device)
                 with torch.no_grad():
                     _, features_real = discriminator(condition, real, features=True)
                 loss_fm = sum(F.l1_loss(f.float(), r.float()) for f, r in zip(features_fake, features_real))
-        loss_rec, terms = Training.reconstruction_loss(fake, real, batch["mask"], config, trust)
+        loss_rec, terms = Training.reconstruction_loss(fake, real, batch["mask"], config, trust,
+                                                         batch["skeleton"])
         loss_g = loss_gan + config["lambda_l1"] * loss_rec + config["lambda_fm"] * loss_fm
         optimizer_g.zero_grad(set_to_none=True)
         scaler.scale(loss_g).backward()

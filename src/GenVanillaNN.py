@@ -161,7 +161,7 @@ def l1_step(net, optimizer, config, device):
         real = Training.to_unit(batch["image"])
         with Training.autocast(device, config.get("cpu_bf16")):
             fake, trust = training_output(net, kind, batch)
-        loss, terms = Training.reconstruction_loss(fake, real, batch["mask"], config, trust)
+        loss, terms = Training.reconstruction_loss(fake, real, batch["mask"], config, trust, batch["skeleton"])
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)

@@ -66,6 +66,22 @@ def picture(maps, encoding):
     return np.einsum("lhw,lc->hwc", maps[:len(LIMBS)] / 255, colours).clip(0, 255).astype(np.uint8)
 
 
+# MediaPipe's face (nose, eyes, ears, mouth) and hand (wrist, pinky, index, thumb) landmarks: where a person is
+# recognised, and where a blur shows first.
+FACE_AND_HANDS = set(range(0, 11)) | set(range(15, 23))
+DETAIL_LIMBS = [i for i, (a, b) in enumerate(LIMBS) if a in FACE_AND_HANDS and b in FACE_AND_HANDS]
+
+
+def detail_region(maps, encoding):
+    """(N, 1, S, S) float: 1 within a sixteenth of the side of the face's and hands' limbs, 0 elsewhere, from a
+    batch of encoded poses (N, channels, S, S); only the "limbs" encoding keeps each limb apart."""
+    if encoding != "limbs":
+        raise ValueError(f"the face and hands region needs the limbs encoding, not {encoding}")
+    parts = maps[:, DETAIL_LIMBS].float().amax(1, keepdim=True)
+    reach = maps.size(-1) // 16
+    return (F.max_pool2d(parts, 2 * reach + 1, stride=1, padding=reach) > 0).float()
+
+
 # ---- augmentation -----------------------------------------------------------------------------------------------
 
 # Per sample: zoom by 0.85 to 1.25 (a camera that reframes, a person nearer or farther), shift by up to 8% of the

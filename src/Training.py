@@ -87,14 +87,17 @@ def load_pairs(video, indices, config, memory=None, training=False):
     return data
 
 
-def reconstruction_loss(fake, real, mask, config, trust=None):
+def reconstruction_loss(fake, real, mask, config, trust=None, pose=None):
     """L1 between generated and real images (in [-1, 1]), each pixel of the person (`mask`, uint8 0..255) weighing
     config["person_weight"] times one of the background: a weighted mean, so its scale stays that of L1. The person
     fills a tenth of a crop but is what the video is about; plain L1 (weight 1) spends nine tenths of its effort on
     the background. Plus config["ssim_weight"] x (1 - SSIM) (Metrics.ssim_map, the measured one, its mean weighted
     the same way): L1 is met by a blur of the right mean, SSIM asks for the local contrast and structure as well
     (Zhao et al., "Loss Functions for Image Restoration with Neural Networks", 2017); before this version the
-    person's weight applied to L1 alone. Plus config["gradient_weight"] x image_gradient_l1, weighted the same way. Plus config["trust_weight"] x the mean of (1 - `trust`), the
+    person's weight applied to L1 alone. Plus config["gradient_weight"] x image_gradient_l1, weighted the same way.
+    With config["detail_weight"] and the batch's encoded poses (`pose`), the pixels near the face's and hands' limbs
+    (PoseEncoding.detail_region) weigh that much more in every term: the face loss of few-shot pose transfer, on a
+    region the pose already gives. Plus config["trust_weight"] x the mean of (1 - `trust`), the
     generator's mask over the appearance memory (ComposeWithMemory): a price on redrawing what the memory shows, as
     GANimation prices its attention mask (Pumarola et al., ECCV 2018), so the network keeps the remembered person's
     sharp texture and redraws only where that pays in L1; without it, it redraws most of the person as a blur.
@@ -106,6 +109,9 @@ def reconstruction_loss(fake, real, mask, config, trust=None):
     error = (fake.float() - real).abs()
     person = mask.float() / 255
     weight = 1 + (config.get("person_weight", 1.0) - 1) * person  # (N, 1, H, W)
+    detail_weight = config.get("detail_weight", 1.0)
+    if detail_weight != 1 and pose is not None:
+        weight = weight + (detail_weight - 1) * PoseEncoding.detail_region(pose, PoseEncoding.encoding_of(config))
     l1 = (error * weight).sum() / (weight.sum() * error.size(1))
     loss, terms = l1, {"l1": l1.item()}
     ssim_weight = config.get("ssim_weight", 0.0)
@@ -381,6 +387,9 @@ def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, defaul
     parser.add_argument("--gradient-weight", type=float, default=0.0,
                         help="weight of L1 on the images' neighbour differences (edges) added to the L1 loss "
                         "(default 0: off)")
+    parser.add_argument("--detail-weight", type=float, default=1.0,
+                        help="weight of the pixels near the face's and hands' limbs in every term of the loss, "
+                        "against 1 elsewhere (needs --pose-encoding limbs; default 1: off)")
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="dropout in the U-Net's inner decoder levels while training, as in pix2pix (0.5 there; "
                         "none at 64 px, which has no such level; default 0: off)")
@@ -412,7 +421,7 @@ def make_config(args, kind):
             "pose_encoding": args.pose_encoding, "memory": args.memory,
             "plate_choice": args.plate_choice, "cpu_bf16": args.cpu_bf16,
             "person_weight": args.person_weight, "ssim_weight": args.ssim_weight,
-            "gradient_weight": args.gradient_weight,
+            "gradient_weight": args.gradient_weight, "detail_weight": args.detail_weight,
             "dropout": args.dropout, "trust_weight": args.trust_weight, "trust_region": args.trust_region,
             "augment": args.augment and kind not in VECTOR_KINDS,  # a joint vector cannot zoom with its image
             "time_budget_minutes": args.time_budget}
@@ -441,6 +450,8 @@ def prepare(args, kind, train_command):
     if min(args.trust_weight, args.ssim_weight, args.gradient_weight) < 0 or args.person_weight <= 0:
         raise UserError("--trust-weight, --ssim-weight and --gradient-weight must be 0 or more, --person-weight "
                         "more than 0")
+    if args.detail_weight <= 0 or (args.detail_weight != 1 and args.pose_encoding != "limbs"):
+        raise UserError("--detail-weight must be more than 0, and other than 1 only with --pose-encoding limbs")
     if not 0 <= args.dropout < 1:
         raise UserError(f"--dropout is a probability from 0 up to (not including) 1, got {args.dropout:g}")
     device, rank, world = setup_distributed(args.device)

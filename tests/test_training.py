@@ -184,6 +184,9 @@ def test_too_few_frames_a_non_positive_time_budget_and_bad_loss_settings_are_ref
     result = run_program("src/GenGAN.py", "--target", sample_videos[1], *SMALL, "--gradient-weight", "-1",
                          "--data-dir", tmp_path)
     assert_one_line_error(result, "--trust-weight, --ssim-weight and --gradient-weight must be 0 or more")
+    result = run_program("src/GenGAN.py", "--target", sample_videos[1], *SMALL, "--detail-weight", "3",
+                         "--pose-encoding", "drawing", "--data-dir", tmp_path)
+    assert_one_line_error(result, "--detail-weight must be more than 0, and other than 1 only with")
 
 
 def test_a_checkpoint_from_before_pose_encodings_still_loads(trained, sample_target, tmp_path):
