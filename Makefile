@@ -22,8 +22,8 @@ SAMPLE_TRAINING := --target $(SAMPLE_TARGET) --size 128 --batch-size 4 --epochs 
 # quarter of the GAN's width (ngf 16): the network ends up trusting the memory nearly everywhere, so a narrow one
 # shows as much (held-out SSIM 0.898 either way) and runs 3.3 times as fast. 2 epochs, so that a slower machine
 # trains no less (ngf 16, 2 epochs, in DanceDemo's 512-px panels: 93, 94 and 92 with seeds 0, 1 and 2; in 256-px
-# panels after 1 to 8 epochs, seed 0: 87, 92, 89, 90, 91, 94, 90, 91), with 1.5 minutes as a guard on a very slow machine (ngf 16: 25 s an epoch here, where ngf 64,
-# at 0.88 images/s, got 1 epoch in the 1.5 minutes it then had: 87).
+# panels after 1 to 8 epochs, seed 0: 87, 92, 89, 90, 91, 94, 90, 91), with 1.5 minutes as a guard on a very slow
+# machine (ngf 16: 25 s an epoch here, where ngf 64, at 0.88 images/s, got 1 epoch in the 1.5 minutes it then had: 87).
 SAMPLE_GAN_TRAINING := --target $(SAMPLE_TARGET) --size 256 --batch-size 4 --epochs 2 --time-budget 1.5 --ngf 16 \
 	--trust-weight 0.2 --trust-region frame --ssim-weight 0
 

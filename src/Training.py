@@ -96,8 +96,8 @@ def reconstruction_loss(fake, real, mask, config, trust=None, pose=None):
     (Zhao et al., "Loss Functions for Image Restoration with Neural Networks", 2017); before this version the
     person's weight applied to L1 alone. Plus config["gradient_weight"] x image_gradient_l1, weighted the same way.
     With config["detail_weight"] and the batch's encoded poses (`pose`), the pixels near the face's and hands' limbs
-    (PoseEncoding.detail_region) weigh that much more in every term: the face loss of few-shot pose transfer, on a
-    region the pose already gives. Plus config["trust_weight"] x the mean of (1 - `trust`), the
+    (PoseEncoding.detail_region) weigh that much more in the L1, SSIM and edge terms: the face loss of few-shot pose
+    transfer, on a region the pose already gives. Plus config["trust_weight"] x the mean of (1 - `trust`), the
     generator's mask over the appearance memory (ComposeWithMemory): a price on redrawing what the memory shows, as
     GANimation prices its attention mask (Pumarola et al., ECCV 2018), so the network keeps the remembered person's
     sharp texture and redraws only where that pays in L1; without it, it redraws most of the person as a blur.
@@ -388,7 +388,7 @@ def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, defaul
                         help="weight of L1 on the images' neighbour differences (edges) added to the L1 loss "
                         "(default 0: off)")
     parser.add_argument("--detail-weight", type=float, default=1.0,
-                        help="weight of the pixels near the face's and hands' limbs in every term of the loss, "
+                        help="weight of the pixels near the face's and hands' limbs in the L1, SSIM and edge terms, "
                         "against 1 elsewhere (needs --pose-encoding limbs; default 1: off)")
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="dropout in the U-Net's inner decoder levels while training, as in pix2pix (0.5 there; "
