@@ -18,6 +18,9 @@ Per generator:
   alike: the image is upscaled to 384 px (bicubic) and padded by 25% on each side with its edge colours, and the
   detector runs in static mode (each frame alone, so no tracking smooths jitter away);
 - sharpness: variance of the Laplacian inside the person's box (real frames give the reference);
+- where ssim_person is lost (person_ssim_breakdown): the generated person on the real background, the real person
+  on the generated background, and ssim_person on the frames whose person is larger than in any training frame
+  (ssim_person_larger, with their count) and on the others (ssim_person_trained_sizes);
 - tof: mean absolute difference between the optical flow (DIS) of consecutive generated frames and of the
   corresponding real frames, in pixels at --size (tOF of Chu et al. 2020); jitter: mean length of the second
   difference in time of the re-detected joints' error (pixels): the shake a viewer sees beyond the motion itself;
@@ -41,6 +44,7 @@ import torch
 import Checkpoints
 import Metrics
 import Training
+from AppearanceMemory import torso_length
 from DanceDemo import DanceDemo, make_generator, source_poses
 from GenNearest import GenNearest
 from GenVanillaNN import TrainedGenerator
@@ -96,13 +100,40 @@ def person_box(joints, size, margin=0.15):
     return x0, y0, max(x1, x0 + 11), max(y1, y0 + 11)  # SSIM's window needs 11 pixels
 
 
-def image_scores(generated, real, driving, size):
+def person_ssims(generated, real, driving, size):
+    """(N,) SSIM of each generated image with its real one inside the box around its driving pose."""
     fake_t, real_t = to_tensor(generated), to_tensor(real)
     boxes = [person_box(d, size) for d in driving]
-    person = [Metrics.ssim(fake_t[i:i + 1, :, y0:y1, x0:x1], real_t[i:i + 1, :, y0:y1, x0:x1]).item()
-              for i, (x0, y0, x1, y1) in enumerate(boxes)]
+    return np.array([Metrics.ssim(fake_t[i:i + 1, :, y0:y1, x0:x1], real_t[i:i + 1, :, y0:y1, x0:x1]).item()
+                     for i, (x0, y0, x1, y1) in enumerate(boxes)])
+
+
+def image_scores(generated, real, driving, size):
+    fake_t, real_t = to_tensor(generated), to_tensor(real)
     return {"psnr": Metrics.psnr(fake_t, real_t).mean().item(), "ssim": Metrics.ssim(fake_t, real_t).mean().item(),
-            "ssim_person": float(np.mean(person)), "l1": (fake_t - real_t).abs().mean().item()}
+            "ssim_person": float(person_ssims(generated, real, driving, size).mean()),
+            "l1": (fake_t - real_t).abs().mean().item()}
+
+
+def person_ssim_breakdown(generated, real, masks, driving, size, larger):
+    """Where ssim_person is lost (a diagnosis of ours, not a standard measure). With each real frame's person mask
+    (N, size, size) in 0..1: the generated person laid on the real background (what the person alone scores) and
+    the real person laid on the generated background (what the background alone costs). And ssim_person over the
+    held-out frames whose person is larger than in any training frame (`larger`, (N,) bool: the camera zoomed in
+    or the person came closer, so the generator must extrapolate) and over the others."""
+    def laid(person, background):
+        return [np.clip(m[..., None] * p + (1 - m[..., None]) * b, 0, 255).astype(np.uint8)
+                for p, b, m in zip(person, background, masks)]
+
+    scores = {"ssim_person_real_background": float(person_ssims(laid(generated, real), real, driving, size).mean()),
+              "ssim_person_real_person": float(person_ssims(laid(real, generated), real, driving, size).mean()),
+              "larger_than_trained": int(larger.sum())}
+    per_frame = person_ssims(generated, real, driving, size)
+    if larger.any():
+        scores["ssim_person_larger"] = float(per_frame[larger].mean())
+    if not larger.all():
+        scores["ssim_person_trained_sizes"] = float(per_frame[~larger].mean())
+    return scores
 
 
 def sharpness(images, driving, size):
@@ -205,6 +236,8 @@ def evaluate(args):
     frame_numbers = target.frame_index[held]
     consecutive = [i for i in range(len(held) - 1) if frame_numbers[i + 1] - frame_numbers[i] == 1]
     real = [cv2.resize(target.readImage(i), (size, size), interpolation=cv2.INTER_AREA) for i in held]
+    masks = [cv2.resize(target.readMask(i), (size, size), interpolation=cv2.INTER_AREA) / 255.0 for i in held]
+    larger = torso_length(target.landmarks[held]) > torso_length(target.landmarks[train_indices]).max()
     if args.source:
         source = VideoSkeleton(args.source, mod_frame=1, data_dir=args.data_dir)
         poses = source_poses(source, target, args.smooth)
@@ -230,6 +263,7 @@ def evaluate(args):
             row = pose_scores(detected, driving, size)
             if name != "real":  # the real row's image scores would be perfect by definition
                 row.update(image_scores(generated, real, driving, size))
+                row.update(person_ssim_breakdown(generated, real, masks, driving, size, larger))
             row["tof"] = temporal_flow_error(generated, real, consecutive)
             row["sharpness"] = sharpness(generated, driving, size)
             if generator is not None:
@@ -275,7 +309,9 @@ def evaluate(args):
 COLUMNS = [("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("ssim_person", "SSIM person", "{:.3f}"),
            ("pose_distance_px", "pose dist px", "{:.2f}"), ("pose_distance_pct", "pose dist %", "{:.2f}"),
            ("missed_rate", "missed", "{:.1%}"), ("tof", "tOF px", "{:.3f}"), ("jitter", "jitter px", "{:.2f}"),
-           ("sharpness", "sharpness", "{:.0f}"),
+           ("sharpness", "sharpness", "{:.0f}"), ("ssim_person_real_background", "SSIM person on real bg", "{:.3f}"),
+           ("ssim_person_real_person", "SSIM real person on its bg", "{:.3f}"),
+           ("ssim_person_larger", "SSIM person, larger than trained", "{:.3f}"),
            ("transfer_pose_distance_pct", "transfer dist %", "{:.2f}"), ("transfer_missed_rate", "transfer missed",
                                                                         "{:.1%}"),
            ("transfer_shake", "transfer shake %", "{:.2%}"), ("transfer_warp_error", "transfer warp err", "{:.2f}"),

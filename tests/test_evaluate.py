@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, run_program
-from Evaluate import MIRRORED, pose_scores, temporal_flow_error
+from Evaluate import MIRRORED, person_ssim_breakdown, pose_scores, temporal_flow_error
 
 
 def test_pose_distance_of_a_known_shift():
@@ -45,6 +45,23 @@ def test_a_static_sequence_has_no_flow_difference():
     assert temporal_flow_error(still, moving, range(4)) > 0.5  # the real frames move, the generated do not
 
 
+def test_person_ssim_breakdown_tells_person_from_background():
+    rng = np.random.default_rng(3)
+    real = [rng.uniform(0, 255, (64, 64, 3)).astype(np.uint8) for _ in range(2)]
+    masks = [np.zeros((64, 64)) for _ in range(2)]
+    for m in masks:
+        m[16:48, 24:40] = 1  # the person: a block in the middle of the box
+    driving = np.tile(np.array([[0.35, 0.2], [0.65, 0.8]]), (2, 1, 1))
+    # A generator that gets the background right and the person wrong: only the person's composite loses.
+    generated = [np.where(m[..., None] > 0, 255 - r, r).astype(np.uint8) for r, m in zip(real, masks)]
+    scores = person_ssim_breakdown(generated, real, masks, driving, 64, np.array([True, False]))
+    assert scores["ssim_person_real_person"] == pytest.approx(1, abs=1e-4)
+    assert scores["ssim_person_real_background"] < 0.8
+    assert scores["larger_than_trained"] == 1
+    assert scores["ssim_person_larger"] == pytest.approx(scores["ssim_person_trained_sizes"], abs=0.2)
+    assert "ssim_person_larger" not in person_ssim_breakdown(real, real, masks, driving, 64, np.array([False, False]))
+
+
 def test_evaluation_end_to_end_on_the_sample(trained, sample_videos, data_dir, tmp_path):
     source, target = sample_videos
     out = tmp_path / "scores.json"
@@ -63,6 +80,9 @@ def test_evaluation_end_to_end_on_the_sample(trained, sample_videos, data_dir, t
     assert nearest["gen_fps"] > 0 and nearest["demo_fps"] > 0 and "transfer_missed_rate" in nearest
     assert nearest["transfer_warp_error"] >= 0 and "transfer_shake" in nearest
     assert rows["4"]["gen_fps_batched"] > 0 and rows["4"]["trained_epochs"] == 1
+    for row in ("1", "3", "4"):
+        assert 0 < rows[row]["ssim_person_real_background"] <= 1 and 0 < rows[row]["ssim_person_real_person"] <= 1
+    assert "ssim_person_real_person" not in rows["real"]
     for name in ("report.md", "contact_sheet.png", "metrics.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0
     assert "| 1 nearest |" in (tmp_path / "report" / "report.md").read_text()
