@@ -108,27 +108,28 @@ def person_ssims(generated, real, driving, size):
                      for i, (x0, y0, x1, y1) in enumerate(boxes)])
 
 
-def image_scores(generated, real, driving, size):
+def image_scores(generated, real, driving, size, masks, larger):
     fake_t, real_t = to_tensor(generated), to_tensor(real)
     return {"psnr": Metrics.psnr(fake_t, real_t).mean().item(), "ssim": Metrics.ssim(fake_t, real_t).mean().item(),
-            "ssim_person": float(person_ssims(generated, real, driving, size).mean()),
-            "l1": (fake_t - real_t).abs().mean().item()}
+            "l1": (fake_t - real_t).abs().mean().item(),
+            **person_ssim_breakdown(generated, real, masks, driving, size, larger)}
 
 
 def person_ssim_breakdown(generated, real, masks, driving, size, larger):
-    """Where ssim_person is lost (a diagnosis of ours, not a standard measure). With each real frame's person mask
-    (N, size, size) in 0..1: the generated person laid on the real background (what the person alone scores) and
-    the real person laid on the generated background (what the background alone costs). And ssim_person over the
-    held-out frames whose person is larger than in any training frame (`larger`, (N,) bool: the camera zoomed in
-    or the person came closer, so the generator must extrapolate) and over the others."""
+    """ssim_person, and where it is lost (a diagnosis of ours, not a standard measure). With each real frame's
+    person mask (N, size, size) in 0..1: the generated person laid on the real background (what the person alone
+    scores) and the real person laid on the generated background (what the background alone costs). And
+    ssim_person over the held-out frames whose person is larger than in any training frame (`larger`, (N,) bool:
+    the camera zoomed in or the person came closer, so the generator must extrapolate) and over the others."""
     def laid(person, background):
         return [np.clip(m[..., None] * p + (1 - m[..., None]) * b, 0, 255).astype(np.uint8)
                 for p, b, m in zip(person, background, masks)]
 
-    scores = {"ssim_person_real_background": float(person_ssims(laid(generated, real), real, driving, size).mean()),
+    per_frame = person_ssims(generated, real, driving, size)
+    scores = {"ssim_person": float(per_frame.mean()),
+              "ssim_person_real_background": float(person_ssims(laid(generated, real), real, driving, size).mean()),
               "ssim_person_real_person": float(person_ssims(laid(real, generated), real, driving, size).mean()),
               "larger_than_trained": int(larger.sum())}
-    per_frame = person_ssims(generated, real, driving, size)
     if larger.any():
         scores["ssim_person_larger"] = float(per_frame[larger].mean())
     if not larger.all():
@@ -262,8 +263,7 @@ def evaluate(args):
                 detected = [redetect(image) for image in generated]
             row = pose_scores(detected, driving, size)
             if name != "real":  # the real row's image scores would be perfect by definition
-                row.update(image_scores(generated, real, driving, size))
-                row.update(person_ssim_breakdown(generated, real, masks, driving, size, larger))
+                row.update(image_scores(generated, real, driving, size, masks, larger))
             row["tof"] = temporal_flow_error(generated, real, consecutive)
             row["sharpness"] = sharpness(generated, driving, size)
             if generator is not None:
