@@ -11,6 +11,7 @@
 """
 import argparse
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -265,7 +266,8 @@ def missed_rate(generate_batch, data, device, redetect):
 
 
 def train_loop(run):
-    """Train for run["epochs"] epochs from run["start_epoch"]; see the module docstring. `run` is a dict:
+    """Train from run["start_epoch"] until config["epochs"] epochs in all (None: no limit) or until the epoch that
+    spends config["time_budget_minutes"]; see the module docstring. `run` is a dict:
 
     config, data (load_pairs on the training frames, CPU), held_out (the same on held-out frames), train_indices,
     step(batch) -> {loss name: float}, generate_batch(batch) -> images in [-1, 1], checkpoint() -> dict,
@@ -288,7 +290,8 @@ def train_loop(run):
         with native_stderr_silenced():
             redetect = Redetector()
 
-    for epoch in range(run["start_epoch"], config["epochs"]):
+    last = config["epochs"]  # None: until the time budget is spent
+    for epoch in itertools.count(run["start_epoch"]) if last is None else range(run["start_epoch"], last):
         spent = torch.tensor([budget is not None and time.perf_counter() - loop_started > budget * 60], device=device,
                              dtype=torch.float32)
         if world > 1:  # rank 0's clock decides for all, or a rank that stops alone would hang the others
@@ -300,7 +303,7 @@ def train_loop(run):
         shuffle.manual_seed(config["seed"] + epoch)  # the same order on every rank; each takes its own share
         order = torch.randperm(count, generator=shuffle)[rank::world]
         totals, started = {}, time.perf_counter()
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config['epochs']}", unit="step",
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}" + (f"/{last}" if last else ""), unit="step",
                    disable=not master)
         for step_index in bar:
             chosen = order[step_index * batch_size:(step_index + 1) * batch_size]
@@ -353,12 +356,17 @@ def log2_int(size):
 # ---- the command line shared by the trainers --------------------------------------------------------------------
 
 VANILLA_NGF = 32  # the vanilla networks' width; GenGAN.GAN_NGF is the GAN's
+# Without --epochs: this many, or with a time budget as many as fit in it (a short clip trained 10 epochs stops far
+# short of the minutes it was given: karate1's held-out SSIM rose from 0.833 after 10 epochs to 0.869 after 51).
+EPOCHS_WITHOUT_BUDGET = 10
 
 
 def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, default_ssim_weight=0.0,
                            default_trust_weight=0.0, default_trust_region="frame"):
     parser.add_argument("--target", type=Path, required=True, help="video of the person to learn")
-    parser.add_argument("--epochs", type=int, default=10, help="train until this many epochs in all (default 10)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"train until this many epochs in all (default: as many as --time-budget allows, or "
+                        f"{EPOCHS_WITHOUT_BUDGET} without one)")
     parser.add_argument("--size", type=int, default=default_size, choices=(64, 128, 256),
                         help=f"image side in pixels (default {default_size})")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -414,6 +422,11 @@ def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, defaul
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
 
 
+def epochs_to_train(epochs, time_budget):
+    """--epochs as given; without it, as many as the time budget allows (None) or EPOCHS_WITHOUT_BUDGET."""
+    return EPOCHS_WITHOUT_BUDGET if epochs is None and time_budget is None else epochs
+
+
 def make_config(args, kind):
     """A run's configuration from the parsed arguments: plain values, saved in every checkpoint."""
     return {"kind": kind, "size": args.size, "ngf": args.ngf, "batch_size": args.batch_size, "lr": args.lr,
@@ -443,7 +456,8 @@ def prepare(args, kind, train_command):
     to resume. Returns (run dict without step/generate_batch/checkpoint, checkpoint to resume or None)."""
     from VideoSkeleton import VideoSkeleton
 
-    if args.epochs < 1 or args.batch_size < 1 or not 0 < args.val_fraction < 1:
+    args.epochs = epochs_to_train(args.epochs, args.time_budget)
+    if (args.epochs is not None and args.epochs < 1) or args.batch_size < 1 or not 0 < args.val_fraction < 1:
         raise UserError("--epochs and --batch-size must be 1 or more, --val-fraction between 0 and 1")
     if args.time_budget is not None and args.time_budget <= 0:
         raise UserError(f"--time-budget must be a positive number of minutes, got {args.time_budget:g}")
@@ -470,7 +484,7 @@ def prepare(args, kind, train_command):
         resumed = load_checkpoint(path, kind, video, train_command)
         shaping = dict.fromkeys(("size", "ngf", "val_fraction", "pose_encoding", "memory"))
         refuse_changed_shape(resumed, config, {**shaping, "plate_choice": "remembered"}, path)
-        if resumed["epoch"] >= args.epochs:
+        if args.epochs is not None and resumed["epoch"] >= args.epochs:
             raise UserError(f"{path} has already trained {resumed['epoch']} epochs: ask for more with --epochs")
     elif path.exists() and rank == 0:
         raise UserError(f"{path} exists: add --resume to continue it, or delete it to start over")

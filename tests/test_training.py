@@ -59,11 +59,23 @@ def test_resume_continues_and_refuses_what_it_cannot_continue(trained, sample_vi
     assert after["epoch"] == 2 and len(after["history"]) == 2
     assert after["history"][0] == before["history"][0]
     assert after["optimizer"]["state"][0]["step"] > before["optimizer"]["state"][0]["step"]
-    changed = [a for a in args if a != "8"] + ["--epochs", "3", "--resume"]  # --ngf 8 -> --ngf
+    # Without --epochs a time budget alone decides how long: no limit on the epochs, stopped by the budget.
+    result = run_program(*args, "--resume", "--time-budget", "0.1")
+    assert result.returncode == 0, result.stderr
+    assert "epoch 3: " in result.stdout and "time budget of 0.1 minutes spent" in result.stdout
+    resumed = torch.load(trained / "vanilla2_64.pt", weights_only=True)
+    assert resumed["epoch"] >= 3 and resumed["config"]["epochs"] is None
+    changed = [a for a in args if a != "8"] + ["--epochs", "100", "--resume"]  # --ngf 8 -> --ngf
     changed[changed.index("--ngf")] = "--ngf=16"
     assert_one_line_error(run_program(*changed), "it was trained with ngf=8")
-    assert_one_line_error(run_program(*args, "--epochs", "3", "--resume", "--plate-choice", "remembered"),
+    assert_one_line_error(run_program(*args, "--epochs", "100", "--resume", "--plate-choice", "remembered"),
                           "it was trained with plate_choice=placement")
+
+
+def test_without_epochs_a_time_budget_decides_how_long_and_without_either_ten_epochs():
+    assert Training.epochs_to_train(None, None) == Training.EPOCHS_WITHOUT_BUDGET == 10
+    assert Training.epochs_to_train(None, 30) is None  # until the budget is spent
+    assert Training.epochs_to_train(5, 30) == 5 and Training.epochs_to_train(5, None) == 5
 
 
 def test_missing_checkpoint_names_the_command_that_trains_one(sample_videos, tmp_path):
