@@ -70,7 +70,7 @@ def train(gen_type, target, data_dir, minutes):
     line while it runs. The trainer writes its sample grids and loss plot into the target's models folder."""
     command = [sys.executable, str(REPO_DIR / "src" / TRAINERS[gen_type][0]), *TRAINERS[gen_type][1:],
                "--target", str(target), "--data-dir", str(data_dir), "--size", str(TRAINING_SIZE),
-               "--epochs", "1000", "--time-budget", f"{minutes:g}"]
+               "--time-budget", f"{minutes:g}"]  # as many epochs as the minutes allow
     models = Path(data_dir) / target.stem / "models"
     for old in models.glob(f"{KINDS[gen_type]}_{TRAINING_SIZE}*"):  # a new training starts over
         shutil.rmtree(old) if old.is_dir() else old.unlink()
