@@ -21,6 +21,7 @@ import torch.nn.functional as F
 import Checkpoints
 import PoseEncoding
 import Training
+import TrainingSetup
 from GenVanillaNN import TrainedGenerator, build_generator, evaluation_generator, training_output
 from Runtime import UserError, run_main
 
@@ -209,14 +210,14 @@ def add_gan_arguments(parser):
 
 
 def gan_config(args):
-    """What the GAN adds to Training.make_config."""
+    """What the GAN adds to TrainingSetup.make_config."""
     return dict(gan_mode=args.gan_mode, lambda_l1=args.lambda_l1, lambda_fm=args.lambda_fm, lambda_gp=args.lambda_gp,
                 ndf=args.ndf, scales=args.scales)
 
 
 def add_arguments(parser, default_size=128):
     """The GAN trainer's whole command line: the shared training flags with the GAN's defaults, and its own."""
-    Training.add_training_arguments(parser, default_size=default_size, default_ngf=GAN_NGF,
+    TrainingSetup.add_training_arguments(parser, default_size=default_size, default_ngf=GAN_NGF,
                                     default_ssim_weight=GAN_SSIM_WEIGHT, default_trust_weight=GAN_TRUST_WEIGHT,
                                     default_trust_region=GAN_TRUST_REGION)
     add_gan_arguments(parser)
@@ -228,11 +229,11 @@ def main(argv=None):
     add_arguments(parser)
     args = parser.parse_args(argv)
     command = f"python src/GenGAN.py --target {args.target}"
-    run, resumed = Training.prepare(args, KIND, command)
+    run, resumed = TrainingSetup.prepare(args, KIND, command)
     device, config = run["device"], run["config"]
     config.update(gan_config(args))
     if resumed:  # these shape the discriminator; a checkpoint from before --scales had one scale
-        Training.refuse_changed_shape(resumed, config, {"gan_mode": None, "ndf": None, "scales": 1},
+        TrainingSetup.refuse_changed_shape(resumed, config, {"gan_mode": None, "ndf": None, "scales": 1},
                                       Checkpoints.checkpoint_path(run["video"], KIND, config["size"]))
 
     generator = Training.prepare_module(build_generator(config), device, run["world"])
@@ -258,7 +259,7 @@ def main(argv=None):
 
     run.update(step=step, generate_batch=evaluation_generator(generator, config, device), checkpoint=checkpoint)
     Training.train_loop(run)
-    Training.finish(run)
+    TrainingSetup.finish(run)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import torch.nn as nn
 import Checkpoints
 import PoseEncoding
 import Training
+import TrainingSetup
 from AppearanceMemory import ComposeWithMemory
 from GenNearest import crossfades
 from Runtime import UserError, pick_device, run_main
@@ -281,14 +282,14 @@ def main(argv=None):
     parser.add_argument("--variant", type=int, choices=(1, 2), default=2)
     parser.add_argument("--baseline", action="store_true",
                         help="train the course's DCGAN decoder (joint vector to 64 x 64) instead, for Evaluate.py")
-    Training.add_training_arguments(parser, default_size=128)
+    TrainingSetup.add_training_arguments(parser, default_size=128)
     args = parser.parse_args(argv)
     if args.baseline and args.size != 64:
         raise UserError("the course baseline makes 64 x 64 images: use --size 64 with --baseline")
     kind = "baseline" if args.baseline else KINDS[args.variant]
     command = f"python src/GenVanillaNN.py --target {args.target} " + ("--baseline" if args.baseline else
                                                                         f"--variant {args.variant}")
-    run, resumed = Training.prepare(args, kind, command)
+    run, resumed = TrainingSetup.prepare(args, kind, command)
     device, config = run["device"], run["config"]
 
     net = Training.prepare_module(build_generator(config), device, run["world"])
@@ -306,7 +307,7 @@ def main(argv=None):
 
     run.update(step=step, generate_batch=evaluation_generator(net, config, device), checkpoint=checkpoint)
     Training.train_loop(run)
-    Training.finish(run)
+    TrainingSetup.finish(run)
 
 
 if __name__ == "__main__":

@@ -113,16 +113,16 @@ def time_steps(step, next_batch, steps, device):
 def trainer_config(kind, size, flags):
     """The configuration the trainers would use for `kind` at `size` with these extra command-line flags."""
     import GenGAN
-    import Training
+    import TrainingSetup
 
     parser = argparse.ArgumentParser()
     if kind == "gan":
         GenGAN.add_arguments(parser, default_size=size)
     else:
-        Training.add_training_arguments(parser, default_size=size)
+        TrainingSetup.add_training_arguments(parser, default_size=size)
         GenGAN.add_gan_arguments(parser)  # unused by the vanilla networks, but gan_config reads them
     args = parser.parse_args(["--target", "-", "--size", str(size), *shlex.split(flags)])
-    return {**Training.make_config(args, kind), **GenGAN.gan_config(args)}
+    return {**TrainingSetup.make_config(args, kind), **GenGAN.gan_config(args)}
 
 
 def bench_train(args):

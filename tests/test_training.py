@@ -12,6 +12,7 @@ import torch
 
 import Checkpoints
 import Training
+import TrainingSetup
 import VideoIO
 from conftest import SMALL, assert_one_line_error, run_program
 from GenGAN import GenGAN
@@ -73,9 +74,9 @@ def test_resume_continues_and_refuses_what_it_cannot_continue(trained, sample_vi
 
 
 def test_without_epochs_a_time_budget_decides_how_long_and_without_either_ten_epochs():
-    assert Training.epochs_to_train(None, None) == Training.EPOCHS_WITHOUT_BUDGET == 10
-    assert Training.epochs_to_train(None, 30) is None  # until the budget is spent
-    assert Training.epochs_to_train(5, 30) == 5 and Training.epochs_to_train(5, None) == 5
+    assert TrainingSetup.epochs_to_train(None, None) == TrainingSetup.EPOCHS_WITHOUT_BUDGET == 10
+    assert TrainingSetup.epochs_to_train(None, 30) is None  # until the budget is spent
+    assert TrainingSetup.epochs_to_train(5, 30) == 5 and TrainingSetup.epochs_to_train(5, None) == 5
 
 
 def test_missing_checkpoint_names_the_command_that_trains_one(sample_videos, tmp_path):
