@@ -218,8 +218,8 @@ def gan_config(args):
 def add_arguments(parser, default_size=128):
     """The GAN trainer's whole command line: the shared training flags with the GAN's defaults, and its own."""
     TrainingSetup.add_training_arguments(parser, default_size=default_size, default_ngf=GAN_NGF,
-                                    default_ssim_weight=GAN_SSIM_WEIGHT, default_trust_weight=GAN_TRUST_WEIGHT,
-                                    default_trust_region=GAN_TRUST_REGION)
+                                         default_ssim_weight=GAN_SSIM_WEIGHT, default_trust_weight=GAN_TRUST_WEIGHT,
+                                         default_trust_region=GAN_TRUST_REGION)
     add_gan_arguments(parser)
 
 
@@ -234,7 +234,7 @@ def main(argv=None):
     config.update(gan_config(args))
     if resumed:  # these shape the discriminator; a checkpoint from before --scales had one scale
         TrainingSetup.refuse_changed_shape(resumed, config, {"gan_mode": None, "ndf": None, "scales": 1},
-                                      Checkpoints.checkpoint_path(run["video"], KIND, config["size"]))
+                                           Checkpoints.checkpoint_path(run["video"], KIND, config["size"]))
 
     generator = Training.prepare_module(build_generator(config), device, run["world"])
     discriminator = Training.prepare_module(build_discriminator(config), device, run["world"])
