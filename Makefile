@@ -18,7 +18,7 @@ SAMPLE_TRAINING := --target $(SAMPLE_TARGET) --size 128 --batch-size 4 --epochs 
 # The GAN at 256 px, whose remembered person survives the video better than one scaled up from 128
 # (a person in 95 of the demo's 100 panels against 77), with a higher price on redrawing the memory than the GAN's
 # default (0.05 then: 86 panels), paid over the whole frame (on the person alone: 91): on 80 frames the GAN soon
-# learns to redraw the remembered person as a blur; without the GAN's SSIM term (README, "Built-in sample"). A
+# learns to redraw the remembered person as a blur; without the GAN's SSIM term (RESULTS.md, "Built-in sample"). A
 # quarter of the GAN's width (ngf 16): the network ends up trusting the memory nearly everywhere, so a narrow one
 # shows as much (held-out SSIM 0.898 either way) and runs 3.3 times as fast. 2 epochs, so that a slower machine
 # trains no less (ngf 16, 2 epochs, in DanceDemo's 512-px panels: 93, 94 and 92 with seeds 0, 1 and 2; in 256-px

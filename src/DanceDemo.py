@@ -33,7 +33,7 @@ SAMPLE_TARGET = DEFAULT_DATA_DIR / "sample" / "pose2sim_cam02.mp4"
 # Each panel's height: twice a network's 256 px. H.264 (crf 18) on a 256-px panel costs the generated person detail
 # that MediaPipe needs; scaled up to 512 first, the codec's losses are finer than what MediaPipe sees once it scales
 # the picture back down (the demo's GAN, seeds 0, 1, 2: a person in 89, 93, 89 of 100 panels at 256 px, 93, 94, 92
-# at 512; README "Built-in sample").
+# at 512; RESULTS.md, "Built-in sample").
 PANEL_SIZE = 512
 GEN_TYPES = {1: "nearest neighbour", 2: "vanilla net from the joint vector", 3: "vanilla U-Net from the skeleton image",
              4: "conditional GAN"}

@@ -27,10 +27,10 @@ from Runtime import UserError, run_main
 
 KIND = "gan"
 # A generator twice as wide as the vanilla U-Net's: in the same minutes (so half the epochs) it scored better on
-# three footages of four and level on the fourth (README, "30 minutes of training").
+# three footages of four and level on the fourth (RESULTS.md, "30 minutes of training").
 GAN_NGF = 64
 # L1 plus 1 - SSIM (Training.reconstruction_loss): on taichi2 SSIM 0.797 against 0.786 and person SSIM 0.642 against
-# 0.623, on karate1 0.852 against 0.813 and 0.669 against 0.604 (README, "30 minutes of training").
+# 0.623, on karate1 0.852 against 0.813 and 0.669 against 0.604 (RESULTS.md, "30 minutes of training").
 GAN_SSIM_WEIGHT = 1.0
 # A price on redrawing the appearance memory: with the SSIM term alone the network redraws the remembered person as
 # a blur and loses him in a stranger's poses (karate1's transfer missed 52.8%); with 0.1, 2.3% (0.05 before the SSIM
@@ -39,7 +39,7 @@ GAN_TRUST_WEIGHT = 0.1
 # That price on the person's pixels alone: the network's gain over the memory is in the background, and what it does
 # to the remembered person is mostly a blur. On taichi2 SSIM 0.767 against 0.753 and pose distance 2.43% against
 # 3.68%, tOF 0.120 against 0.113; on karate1 better on every measure but tOF (level); level or better on the
-# sample's two cameras (README, "30 minutes of training").
+# sample's two cameras (RESULTS.md, "30 minutes of training").
 GAN_TRUST_REGION = "person"
 
 
@@ -203,7 +203,7 @@ def add_gan_arguments(parser):
     parser.add_argument("--lambda-gp", type=float, default=10.0, help="gradient penalty weight for wgangp")
     parser.add_argument("--ndf", type=int, default=32,
                         help="channels of the discriminator's first layer (default 32: a training step takes 0.6 of "
-                        "the time it takes with pix2pix's 64, with scores as good in the same minutes; README)")
+                        "the time it takes with pix2pix's 64, with scores as good in the same minutes; RESULTS.md)")
     parser.add_argument("--scales", type=int, default=1, choices=(1, 2, 3),
                         help="discriminators, each on the pair at half the size of the last, as in pix2pixHD "
                         "(default 1: one PatchGAN)")

@@ -85,7 +85,7 @@ def detail_region(maps, encoding):
 # ---- augmentation -----------------------------------------------------------------------------------------------
 
 # Per sample: zoom by 0.85 to 1.25 (a camera that reframes, a person nearer or farther), shift by up to 8% of the
-# side, turn by up to 5 degrees. Off by default (--augment): in a short budget it cost more than it gave (README).
+# side, turn by up to 5 degrees. Off by default (--augment): in a short budget it cost more than it gave (RESULTS.md).
 SCALE_RANGE = (0.85, 1.25)
 MAX_SHIFT = 0.08
 MAX_ROTATION_DEGREES = 5.0

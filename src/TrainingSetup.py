@@ -72,7 +72,7 @@ def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, defaul
                         f"alone (person: the background may be redrawn freely; default {default_trust_region})")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
                         help="random zoom, shift and turn of pose, image and memory together, per sample (default "
-                        "off: it cost held-out scores in a 30-minute budget, see the README)")
+                        "off: it cost held-out scores in a 30-minute budget, see RESULTS.md)")
     parser.add_argument("--cpu-bf16", action=argparse.BooleanOptionalAction, default=False,
                         help="bfloat16 autocast on the CPU (default off: slower for these networks on an AVX-512 "
                         "CPU, see the README; CUDA always uses mixed precision)")
