@@ -41,6 +41,7 @@ from Skeleton import pose_distance_matrix, pose_distances
 
 MODES = ("none", "person", "scene", "plate")
 PLATE_CHOICES = ("placement", "remembered")
+PLATE_FILLS = ("agree", "whole")
 MID_SHOULDER, MID_HIP = 33, 34  # two joints added to MediaPipe's 33: the middles of the shoulders and of the hips
 
 # Body parts as a segment between two joints: (from, to, start, end, width). The part's region is a capsule along
@@ -70,6 +71,12 @@ PLATE_SAMPLES = 48          # at most this many frames per median (evenly spaced
 # the crop). A change must save this much placement distance summed over the frames it serves, so the background
 # does not flicker between two plates of nearly the same framing when the person stands between them.
 PLATE_CHANGE_COST = 0.1
+# Where a plate's window never saw the background (the person stood there throughout), plate_fill "agree" (the
+# default) takes the whole video's median only if that median shows the same view as the plate on a ring around
+# the hole (a mean difference of at most this many grey levels: a still camera), and otherwise inpaints the hole from
+# around it; "whole" (before, and what a checkpoint without the key was trained with) always takes the whole video's
+# median, which on a camera that pans and zooms mixes other framings into a dark smear where the person stood.
+PLATE_FILL_AGREEMENT = 10.0
 
 
 def with_middles(landmarks):
@@ -171,9 +178,21 @@ def background_plate(images, person_masks, min_share=0.1):
     return np.where(seen[..., None], plate, np.nan)
 
 
-def fill_holes(plate, fallback):
-    """A plate with its NaN pixels taken from `fallback` (or NaN there too), what is still missing inpainted."""
-    plate = np.where(np.isnan(plate), fallback, plate)
+def ring_difference(plate, other, holes):
+    """Mean absolute difference of two plates (float, NaN where unseen) on a ring around `holes` (bool), where both
+    saw the background; inf if they share too little of it to tell."""
+    width = max(2, plate.shape[0] // 40)
+    ring = (cv2.dilate(holes.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=width) > 0) & ~holes
+    both = ring & ~np.isnan(plate).any(-1) & ~np.isnan(other).any(-1)
+    return float(np.abs(plate[both] - other[both]).mean()) if both.sum() >= 10 else np.inf
+
+
+def fill_holes(plate, fallback, rule="whole"):
+    """A plate with its NaN pixels taken from `fallback` (or NaN there too), what is still missing inpainted. With
+    rule "agree" the fallback is used only if it agrees with the plate around the holes (PLATE_FILL_AGREEMENT)."""
+    holes = np.isnan(plate).any(-1)
+    if rule == "whole" or ring_difference(plate, fallback, holes) <= PLATE_FILL_AGREEMENT:
+        plate = np.where(np.isnan(plate), fallback, plate)
     holes = np.isnan(plate).any(-1)
     plate = np.nan_to_num(plate).clip(0, 255).round().astype(np.uint8)
     return cv2.inpaint(plate, holes.astype(np.uint8), 3, cv2.INPAINT_TELEA) if holes.any() else plate
@@ -185,20 +204,21 @@ class AppearanceMemory:
     images: (N, size, size, 3) BGR uint8; landmarks: (N, 33, 4) in crop coordinates; frame_index: (N,) frame
     numbers in the video; gap: frames within this many of a frame are never its memory;
     mode: one of MODES but "none"; masks: (N, size, size) uint8 person masks, needed by "plate"; fps: frames per
-    second, for the plates' windows; plate_choice: one of PLATE_CHOICES, for "plate".
+    second, for the plates' windows; plate_choice: one of PLATE_CHOICES, and plate_fill: one of PLATE_FILLS, for
+    "plate".
     """
 
     def __init__(self, images, landmarks, frame_index, gap, mode="person", masks=None, fps=30.0,
-                 plate_choice="remembered"):
-        if mode not in MODES[1:] or plate_choice not in PLATE_CHOICES:
-            raise ValueError(f"unknown memory mode {mode} or plate choice {plate_choice}")
+                 plate_choice="remembered", plate_fill="whole"):
+        if mode not in MODES[1:] or plate_choice not in PLATE_CHOICES or plate_fill not in PLATE_FILLS:
+            raise ValueError(f"unknown memory mode {mode}, plate choice {plate_choice} or plate fill {plate_fill}")
         if mode == "plate" and masks is None:
             raise ValueError("the plate memory needs the person masks")
         self.images, self.landmarks, self.mode, self.masks = images, landmarks, mode, masks
         self.frame_index, self.gap, self.fps = np.asarray(frame_index), int(gap), float(fps)
         self.shapes = normalised(landmarks)
         self.placement_weight = PLACEMENT_WEIGHT if mode == "plate" else 0.0
-        self.placements, self.plate_choice = placement(landmarks), plate_choice
+        self.placements, self.plate_choice, self.plate_fill = placement(landmarks), plate_choice, plate_fill
         # Each frame's plate: the number of its nearest PLATE_STEP_SECONDS mark.
         self.plate_step = max(1, round(PLATE_STEP_SECONDS * self.fps))
         self.plate_numbers = np.round((self.frame_index - self.frame_index.min()) / self.plate_step).astype(int)
@@ -206,7 +226,7 @@ class AppearanceMemory:
         self.whole_plate = None  # every frame's median: what fills a plate where its window saw no background
 
     @classmethod
-    def from_video(cls, video, indices, size, mode="person", plate_choice="remembered"):
+    def from_video(cls, video, indices, size, mode="person", plate_choice="remembered", plate_fill="whole"):
         """Memory of frames `indices` of a VideoSkeleton (the training frames), at `size` pixels, in a MODES mode."""
         def resized(image):
             return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
@@ -217,7 +237,7 @@ class AppearanceMemory:
         # remember, instead of falling back on itself.
         gap = max(1, min(round(video.fps), len(indices) // 4))
         return cls(images, video.landmarks[indices], video.frame_index[indices], gap=gap, mode=mode, masks=masks,
-                   fps=video.fps, plate_choice=plate_choice)
+                   fps=video.fps, plate_choice=plate_choice, plate_fill=plate_fill)
 
     # ---- which frame to remember ----
 
@@ -279,7 +299,7 @@ class AppearanceMemory:
                 self.whole_plate = self._median(np.arange(len(self.images)))
             centre = self.frame_index.min() + number * self.plate_step
             window = np.flatnonzero(np.abs(self.frame_index - centre) <= PLATE_WINDOW_SECONDS * self.fps)
-            self.plates[number] = fill_holes(self._median(window), self.whole_plate)
+            self.plates[number] = fill_holes(self._median(window), self.whole_plate, self.plate_fill)
         return self.plates[number]
 
     def _median(self, indices):

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 import PoseEncoding
-from AppearanceMemory import MODES, PLATE_CHOICES
+from AppearanceMemory import MODES, PLATE_CHOICES, PLATE_FILLS
 from Checkpoints import checkpoint_path, load_checkpoint
 from Runtime import UserError
 from Training import VECTOR_KINDS, build_memory, load_pairs, setup_distributed, split_indices
@@ -50,6 +50,10 @@ def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, defaul
                         help="the plate memory's background: that of the frame where the person stood in the same "
                         "place at the same size, which follows a camera that pans and zooms (placement, the default), "
                         "or that of the remembered frame itself (remembered, as before)")
+    parser.add_argument("--plate-fill", choices=PLATE_FILLS, default="agree",
+                        help="where a plate's moments never saw the background: the whole video's median if it "
+                        "shows the same view around the hole, else inpainted (agree, the default), or the whole "
+                        "video's median always (whole, as before)")
     parser.add_argument("--person-weight", type=float, default=1.0,
                         help="weight of the person's pixels (MediaPipe's segmentation) in the L1 and SSIM terms, "
                         "against 1 for the background (default 1: plain means)")
@@ -95,7 +99,7 @@ def make_config(args, kind):
     return {"kind": kind, "size": args.size, "ngf": args.ngf, "batch_size": args.batch_size, "lr": args.lr,
             "val_fraction": args.val_fraction, "seed": args.seed, "epochs": args.epochs,
             "pose_encoding": args.pose_encoding, "memory": args.memory,
-            "plate_choice": args.plate_choice, "cpu_bf16": args.cpu_bf16,
+            "plate_choice": args.plate_choice, "plate_fill": args.plate_fill, "cpu_bf16": args.cpu_bf16,
             "person_weight": args.person_weight, "ssim_weight": args.ssim_weight,
             "gradient_weight": args.gradient_weight, "detail_weight": args.detail_weight,
             "dropout": args.dropout, "trust_weight": args.trust_weight, "trust_region": args.trust_region,
@@ -146,7 +150,8 @@ def prepare(args, kind, train_command):
     if args.resume:
         resumed = load_checkpoint(path, kind, video, train_command)
         shaping = dict.fromkeys(("size", "ngf", "val_fraction", "pose_encoding", "memory"))
-        refuse_changed_shape(resumed, config, {**shaping, "plate_choice": "remembered"}, path)
+        refuse_changed_shape(resumed, config, {**shaping, "plate_choice": "remembered", "plate_fill": "whole"},
+                             path)
         if args.epochs is not None and resumed["epoch"] >= args.epochs:
             raise UserError(f"{path} has already trained {resumed['epoch']} epochs: ask for more with --epochs")
     elif path.exists() and rank == 0:

@@ -6,8 +6,8 @@ import torch
 
 import PoseEncoding
 import Training
-from AppearanceMemory import (AppearanceMemory, ComposeWithMemory, background_plate, normalised, part_masks,
-                              segment_affine, warp_person)
+from AppearanceMemory import (AppearanceMemory, ComposeWithMemory, background_plate, fill_holes, normalised,
+                              part_masks, segment_affine, warp_person)
 from Skeleton import LIMBS, REDUCED_JOINTS, Skeleton, pose_distances
 
 
@@ -129,6 +129,25 @@ def test_plate_memory_lays_the_person_on_the_clean_background_with_no_ghost():
     assert np.abs(picture[2, 2].astype(int) - background[2, 2]).max() <= 1  # ... and the background elsewhere
 
 
+def test_a_plate_hole_takes_the_whole_video_only_where_it_shows_the_same_view():
+    """Where a plate's window never saw the background, "whole" takes the whole video's median; "agree" takes it
+    only if it matches the plate around the hole (a still camera), and else inpaints from around (a camera that
+    moved: the whole video's median there is another framing)."""
+    size = 64
+    wall = np.zeros((size, size, 3), np.float32)
+    wall[..., 1] = 80 + np.arange(size)[:, None]  # a gentle vertical gradient
+    wall[30:34, 30:34, 0] = 250  # and behind the person a mark that no inpainting could guess
+    plate = wall.copy()
+    plate[24:40, 24:40] = np.nan  # the person stood here throughout the plate's window
+    other_view = np.full_like(wall, 20.0)  # the median of other framings: a dark smear
+    assert np.abs(fill_holes(plate, wall, "agree").astype(int) - wall).max() <= 1
+    assert np.abs(fill_holes(plate, wall, "whole").astype(int) - wall).max() <= 1
+    assert np.abs(fill_holes(plate, other_view, "whole")[32, 32].astype(int) - 20).max() <= 1
+    inpainted = fill_holes(plate, other_view, "agree").astype(int)
+    assert np.abs(inpainted[32, 32] - (0, 112, 0)).max() <= 12  # from around the hole: neither smear nor mark
+    assert np.abs(inpainted[:20] - wall[:20]).max() <= 1  # the rest of the plate is untouched
+
+
 def test_the_plate_follows_where_the_person_stands_not_the_remembered_frame():
     """A camera that cuts to a closer view halfway: far, the person is small on a red wall; near, larger on a blue
     one. A near pose remembered from a far frame lies on the red plate as before, on the blue one by placement."""
@@ -200,3 +219,11 @@ def test_composition_copies_the_memory_where_the_mask_says_and_draws_elsewhere()
     out = ComposeWithMemory(Fixed())(pose_and_memory)
     assert out.shape == (2, 3, 8, 8)
     assert torch.allclose(out[..., :4], torch.tensor(-0.7)) and torch.allclose(out[..., 4:], torch.tensor(0.2))
+
+
+def test_a_config_without_the_plate_fill_gets_the_plates_it_was_trained_with(sample_target):
+    """Checkpoints from before the key filled every plate's holes from the whole video: they still get that."""
+    train, _ = Training.split_indices(sample_target.skeCount(), 0.2)
+    config = {"kind": "gan", "size": 64, "memory": "plate", "plate_choice": "placement"}
+    assert Training.build_memory(sample_target, train, config).plate_fill == "whole"
+    assert Training.build_memory(sample_target, train, {**config, "plate_fill": "agree"}).plate_fill == "agree"

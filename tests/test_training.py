@@ -71,6 +71,8 @@ def test_resume_continues_and_refuses_what_it_cannot_continue(trained, sample_vi
     assert_one_line_error(run_program(*changed), "it was trained with ngf=8")
     assert_one_line_error(run_program(*args, "--epochs", "100", "--resume", "--plate-choice", "remembered"),
                           "it was trained with plate_choice=placement")
+    assert_one_line_error(run_program(*args, "--epochs", "100", "--resume", "--plate-fill", "whole"),
+                          "it was trained with plate_fill=agree")
 
 
 def test_without_epochs_a_time_budget_decides_how_long_and_without_either_ten_epochs():
