@@ -66,9 +66,9 @@ def build_memory(video, train_indices, config):
     """The appearance memory a configuration asks for (AppearanceMemory), of the training frames; or None."""
     if config.get("memory", "none") == "none" or config["kind"] in VECTOR_KINDS:
         return None
-    return AppearanceMemory.from_video(video, train_indices, config["size"], config["memory"],  # without a key:
-                                       config.get("plate_choice", "remembered"),  # what was done before it
-                                       config.get("plate_fill", "whole"))
+    # A checkpoint from before a key was trained with what was done then: "remembered" plates, "whole" fills.
+    return AppearanceMemory.from_video(video, train_indices, config["size"], config["memory"],
+                                       config.get("plate_choice", "remembered"), config.get("plate_fill", "whole"))
 
 
 def load_pairs(video, indices, config, memory=None, training=False):
