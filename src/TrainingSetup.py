@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 import PoseEncoding
+import Training
 from AppearanceMemory import MODES, PLATE_CHOICES, PLATE_FILLS
 from Checkpoints import checkpoint_path, load_checkpoint
 from Runtime import UserError
@@ -78,8 +79,8 @@ def add_training_arguments(parser, default_size, default_ngf=VANILLA_NGF, defaul
                         help="random zoom, shift and turn of pose, image and memory together, per sample (default "
                         "off: it cost held-out scores in a 30-minute budget, see RESULTS.md)")
     parser.add_argument("--cpu-bf16", action=argparse.BooleanOptionalAction, default=False,
-                        help="bfloat16 autocast on the CPU (default off: slower for these networks on an AVX-512 "
-                        "CPU, see the README; CUDA always uses mixed precision)")
+                        help="bfloat16 autocast on the CPU (default off: slower for these networks on the README's "
+                        "CPUs; refused where oneDNN has no bfloat16; CUDA always uses mixed precision)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--time-budget", type=float, default=None, metavar="MINUTES",
                         help="stop after the epoch during which this many minutes of training have passed")
@@ -136,6 +137,9 @@ def prepare(args, kind, train_command):
     if not 0 <= args.dropout < 1:
         raise UserError(f"--dropout is a probability from 0 up to (not including) 1, got {args.dropout:g}")
     device, rank, world = setup_distributed(args.device)
+    if args.cpu_bf16 and device.type == "cpu" and not Training.cpu_bf16_supported():
+        raise UserError("--cpu-bf16: this CPU has no bfloat16 convolutions in oneDNN (it needs AVX-512 or AMX), so "
+                        "they would run on a far slower generic path: leave the flag off")
     torch.manual_seed(args.seed + rank)
     if rank == 0:  # one process builds the cache if needed; the others wait, then read it
         video = VideoSkeleton(args.target, mod_frame=args.mod_frame, data_dir=args.data_dir)

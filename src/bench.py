@@ -5,7 +5,7 @@
     python src/bench.py decode --video VIDEO [--rounds 3]
     python src/bench.py curves --history A_history.json B_history.json [--labels A B] [--out curves.png]
     python src/bench.py train --target VIDEO [--sizes 64 128 256] [--kinds gan ...] [--trainer-flags '--no-cpu-bf16']
-                              [--device D] [--data-dir DIR] [--json OUT.json]
+                              [--peak-tflops T] [--device D] [--data-dir DIR] [--json OUT.json]
 
 spine:
 - mediapipe alone: the detector (with its segmentation, as preprocessing runs it) on frames decoded beforehand,
@@ -20,6 +20,8 @@ train (the same step functions and batch handling as the trainers, their default
 - bare: the training step alone on one batch already on the device: the network's own speed;
 - fed: the step fed as train_loop feeds it: a random batch indexed out of the target's inputs in memory, moved to
   the device and augmented. The gap between the two is what the data path costs.
+  Each row's GFLOP/s (the step's arithmetic, counted by torch, over its time) is also given as a share of a large
+  matrix product's GFLOP/s in the same precision on the same device: how near the step comes to the hardware.
 """
 import argparse
 import json
@@ -94,20 +96,48 @@ def bench_spine(args):
     return results
 
 
-def time_steps(step, next_batch, steps, device):
-    """Seconds per step, after two warm-up steps, waiting for the GPU to finish."""
+def synchronize(device):
+    """Wait for the GPU's queued work (CUDA and MPS run asynchronously), so the clock times the work itself."""
     import torch
 
-    for _ in range(2):
-        step(next_batch())
     if device.type == "cuda":
         torch.cuda.synchronize()
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def time_steps(step, next_batch, steps, device):
+    """Seconds per step, after two warm-up steps, waiting for the GPU to finish."""
+    for _ in range(2):
+        step(next_batch())
+    synchronize(device)
     started = time.perf_counter()
     for _ in range(steps):
         step(next_batch())
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     return (time.perf_counter() - started) / steps
+
+
+def step_dtype(device, config):
+    """The precision the trainers' convolutions run in on `device`: autocast's (bfloat16 on CUDA), else float32."""
+    import torch
+
+    import Training
+
+    with Training.autocast(device, config.get("cpu_bf16")):
+        return torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else torch.float32
+
+
+def matmul_ceiling(device, dtype, size=None, steps=5):
+    """GFLOP/s of one large square matrix product in `dtype` on `device`: about the most arithmetic this hardware
+    does in practice, the yardstick for a training step's GFLOP/s (its convolutions run as matrix products on the
+    same units). A maker's stated peak is higher still; --peak-tflops compares with that."""
+    import torch
+
+    size = size or (8192 if device.type == "cuda" else 2048)
+    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
+    seconds = time_steps(lambda _: a @ b, lambda: None, steps, device)
+    return 2 * size ** 3 / seconds / 1e9
 
 
 def trainer_config(kind, size, flags):
@@ -141,6 +171,7 @@ def bench_train(args):
                "trainer_flags": args.trainer_flags, "rows": []}
     print(f"device {device}, batch {args.batch_size}, torch threads {torch.get_num_threads()}, "
           f"trainer flags '{args.trainer_flags}'")
+    ceilings = {}  # GFLOP/s of a large matrix product, per precision the steps run in
     for size in args.sizes:
         for kind in args.kinds:
             config = trainer_config(kind, size, args.trainer_flags)
@@ -168,14 +199,23 @@ def bench_train(args):
                 return PoseEncoding.augment(batch, augmentation) if config["augment"] else batch
 
             fed = time_steps(step, fed_batch, steps, device)
+            dtype = step_dtype(device, config)
+            if dtype not in ceilings:
+                ceilings[dtype] = matmul_ceiling(device, dtype)
+                print(f"matrix product ceiling in {str(dtype).removeprefix('torch.')}: {ceilings[dtype]:.1f} GFLOP/s")
+            achieved = counter.get_total_flops() / 1e9 / bare
             row = {"kind": kind, "size": size, "bare_step_s": bare, "bare_images_per_s": args.batch_size / bare,
                    "fed_step_s": fed, "fed_images_per_s": args.batch_size / fed,
-                   "gflop_per_step": counter.get_total_flops() / 1e9,
-                   "achieved_gflops": counter.get_total_flops() / 1e9 / bare}
+                   "gflop_per_step": counter.get_total_flops() / 1e9, "achieved_gflops": achieved,
+                   "dtype": str(dtype).removeprefix("torch."), "matmul_ceiling_gflops": ceilings[dtype],
+                   "share_of_ceiling": achieved / ceilings[dtype]}
+            line = (f"{kind:9s} {size:4d} px: bare {1000 * bare:8.1f} ms/step ({row['bare_images_per_s']:7.1f} img/s, "
+                    f"{achieved:6.1f} GFLOP/s, {row['share_of_ceiling']:4.0%} of the ceiling")
+            if args.peak_tflops:
+                row["share_of_stated_peak"] = achieved / (1000 * args.peak_tflops)
+                line += f", {row['share_of_stated_peak']:5.1%} of {args.peak_tflops:g} TFLOP/s"
+            print(f"{line}), fed {1000 * fed:8.1f} ms/step ({row['fed_images_per_s']:7.1f} img/s)")
             results["rows"].append(row)
-            print(f"{kind:9s} {size:4d} px: bare {1000 * bare:8.1f} ms/step ({row['bare_images_per_s']:7.1f} img/s, "
-                  f"{row['achieved_gflops']:6.1f} GFLOP/s), fed {1000 * fed:8.1f} ms/step "
-                  f"({row['fed_images_per_s']:7.1f} img/s)")
     return results
 
 
@@ -282,6 +322,9 @@ def main():
     train.add_argument("--trainer-flags", default="", metavar="FLAGS",
                        help="the trainers' options to measure with, e.g. '--no-cpu-bf16 --ndf 32' (default: none, "
                        "the trainers' defaults)")
+    train.add_argument("--peak-tflops", type=float, metavar="T",
+                       help="the device's peak in the steps' precision as its maker states it (e.g. 989 for an "
+                       "H100 or H200 in bfloat16), to report each step's share of it")
     curves = commands.add_parser("curves", help="plot held-out SSIM and missed rate against training minutes")
     curves.add_argument("--history", type=Path, nargs="+", required=True,
                         help="the runs' DATA_DIR/<target>/models/<kind>_<size>_history.json files")

@@ -219,3 +219,42 @@ def test_a_checkpoint_from_before_pose_encodings_still_loads(trained, sample_tar
     generator = GenGAN(sample_target, checkpoint=path, device="cpu")
     assert generator.memory is None and generator.net.model.model[0].in_channels == 3
     assert generator.generate(sample_target.ske[0]).shape == (64, 64, 3)
+
+
+def test_the_train_bench_times_real_steps_against_a_matrix_product_in_the_steps_precision(sample_videos, data_dir,
+                                                                                          sample_target, tmp_path):
+    """`bench.py train` on the sample: each row's GFLOP/s also as a share of a large matrix product's on the same
+    device, in the precision the trainer's autocast runs the step in, and of a stated peak when given one."""
+    import bench
+
+    cpu = torch.device("cpu")
+    assert bench.step_dtype(cpu, {"cpu_bf16": False}) == torch.float32
+    assert bench.step_dtype(cpu, {"cpu_bf16": True}) == torch.bfloat16
+    out = tmp_path / "train.json"
+    result = run_program("src/bench.py", "train", "--target", sample_videos[1], "--sizes", "64", "--kinds", "vanilla1",
+                         "--steps", "2", "--peak-tflops", "2", "--data-dir", data_dir, "--json", out)
+    assert result.returncode == 0, result.stderr
+    row, = json.loads(out.read_text())["rows"]
+    assert row["dtype"] == "float32" and row["matmul_ceiling_gflops"] > 0 and row["achieved_gflops"] > 0
+    assert row["share_of_ceiling"] == pytest.approx(row["achieved_gflops"] / row["matmul_ceiling_gflops"])
+    assert row["share_of_stated_peak"] == pytest.approx(row["achieved_gflops"] / 2000)
+    assert "of the ceiling" in result.stdout
+
+
+def test_cpu_bf16_is_refused_in_one_line_where_onednn_has_no_bfloat16(sample_videos, tmp_path, monkeypatch):
+    """Autocast's bfloat16 convolutions on a CPU that oneDNN cannot run them on take a generic path (22 times slower
+    than float32 for one layer on an AVX2 machine): refused before any data is loaded, not trained for hours."""
+    import argparse
+
+    import GenGAN
+
+    flags = ["--target", str(sample_videos[1]), *SMALL, "--cpu-bf16", "--device", "cpu", "--data-dir", str(tmp_path)]
+    parser = argparse.ArgumentParser()
+    GenGAN.add_arguments(parser, default_size=64)
+    with monkeypatch.context() as patch:
+        patch.setattr(Training, "cpu_bf16_supported", lambda: False)
+        with pytest.raises(UserError, match="no bfloat16 convolutions in oneDNN"):
+            TrainingSetup.prepare(parser.parse_args(flags), "gan", "GenGAN.py")
+    assert not list(tmp_path.iterdir())  # refused before the target's cache was built
+    if not Training.cpu_bf16_supported():  # this machine is such a CPU: the program says so in one line
+        assert_one_line_error(run_program("src/GenGAN.py", *flags), "leave the flag off")
