@@ -165,6 +165,8 @@ def bench_train(args):
     from GenVanillaNN import build_generator, l1_step
     from Runtime import pick_device
 
+    if args.peak_tflops is not None and args.peak_tflops <= 0:
+        raise UserError(f"--peak-tflops must be a positive number of TFLOP/s, got {args.peak_tflops:g}")
     device = pick_device(args.device)
     video = VideoSkeleton(args.target, mod_frame=1, data_dir=args.data_dir)
     results = {"target": str(args.target), "device": str(device), "batch_size": args.batch_size,
@@ -211,7 +213,7 @@ def bench_train(args):
                    "share_of_ceiling": achieved / ceilings[dtype]}
             line = (f"{kind:9s} {size:4d} px: bare {1000 * bare:8.1f} ms/step ({row['bare_images_per_s']:7.1f} img/s, "
                     f"{achieved:6.1f} GFLOP/s, {row['share_of_ceiling']:4.0%} of the ceiling")
-            if args.peak_tflops:
+            if args.peak_tflops is not None:
                 row["share_of_stated_peak"] = achieved / (1000 * args.peak_tflops)
                 line += f", {row['share_of_stated_peak']:5.1%} of {args.peak_tflops:g} TFLOP/s"
             print(f"{line}), fed {1000 * fed:8.1f} ms/step ({row['fed_images_per_s']:7.1f} img/s)")

@@ -239,6 +239,8 @@ def test_the_train_bench_times_real_steps_against_a_matrix_product_in_the_steps_
     assert row["share_of_ceiling"] == pytest.approx(row["achieved_gflops"] / row["matmul_ceiling_gflops"])
     assert row["share_of_stated_peak"] == pytest.approx(row["achieved_gflops"] / 2000)
     assert "of the ceiling" in result.stdout
+    assert_one_line_error(run_program("src/bench.py", "train", "--target", sample_videos[1], "--peak-tflops", "0"),
+                          "--peak-tflops must be a positive number")
 
 
 def test_cpu_bf16_is_refused_in_one_line_where_onednn_has_no_bfloat16(sample_videos, tmp_path, monkeypatch):
