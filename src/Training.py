@@ -177,8 +177,8 @@ def setup_distributed(device_name):
 
 def cpu_bf16_supported():
     """Whether oneDNN runs bfloat16 convolutions on this CPU (AVX-512 or AMX). Without it autocast's bfloat16
-    convolutions fall back to a generic path: 22 times slower than float32 for one of the GAN's layers on the
-    README's AVX2 machine."""
+    convolutions fall back to a generic path: 22 times slower than float32 for a convolution of the
+    discriminator's kind on the README's AVX2 machine."""
     return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
