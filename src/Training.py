@@ -182,6 +182,14 @@ def cpu_bf16_supported():
     return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
+def refuse_slow_cpu_bf16(device, cpu_bf16):
+    """One line instead of hours: bfloat16 autocast asked for on a CPU where oneDNN cannot run it (the trainers and
+    bench.py's training steps both check here)."""
+    if cpu_bf16 and device.type == "cpu" and not cpu_bf16_supported():
+        raise UserError("--cpu-bf16: this CPU has no bfloat16 convolutions in oneDNN (it needs AVX-512 or AMX), so "
+                        "they would run on a far slower generic path: leave the flag off")
+
+
 def autocast(device, cpu_bf16=False):
     """Mixed precision: on CUDA bfloat16 where the card has it, else float16; on the CPU bfloat16 only if asked
     (cpu_bf16: it may pay on CPUs with AMX; it was slower on the README's machines); else full precision."""

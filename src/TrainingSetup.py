@@ -13,11 +13,11 @@ from pathlib import Path
 import torch
 
 import PoseEncoding
-import Training
 from AppearanceMemory import MODES, PLATE_CHOICES, PLATE_FILLS
 from Checkpoints import checkpoint_path, load_checkpoint
 from Runtime import UserError
-from Training import VECTOR_KINDS, build_memory, load_pairs, setup_distributed, split_indices
+from Training import (VECTOR_KINDS, build_memory, load_pairs, refuse_slow_cpu_bf16, setup_distributed,
+                      split_indices)
 
 VANILLA_NGF = 32  # the vanilla networks' width; GenGAN.GAN_NGF is the GAN's
 # Without --epochs: this many, or with a time budget as many as fit in it (a short clip trained 10 epochs stops far
@@ -137,9 +137,7 @@ def prepare(args, kind, train_command):
     if not 0 <= args.dropout < 1:
         raise UserError(f"--dropout is a probability from 0 up to (not including) 1, got {args.dropout:g}")
     device, rank, world = setup_distributed(args.device)
-    if args.cpu_bf16 and device.type == "cpu" and not Training.cpu_bf16_supported():
-        raise UserError("--cpu-bf16: this CPU has no bfloat16 convolutions in oneDNN (it needs AVX-512 or AMX), so "
-                        "they would run on a far slower generic path: leave the flag off")
+    refuse_slow_cpu_bf16(device, args.cpu_bf16)
     torch.manual_seed(args.seed + rank)
     if rank == 0:  # one process builds the cache if needed; the others wait, then read it
         video = VideoSkeleton(args.target, mod_frame=args.mod_frame, data_dir=args.data_dir)

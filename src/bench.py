@@ -177,6 +177,7 @@ def bench_train(args):
     for size in args.sizes:
         for kind in args.kinds:
             config = trainer_config(kind, size, args.trainer_flags)
+            Training.refuse_slow_cpu_bf16(device, config["cpu_bf16"])
             indices = np.arange(min(video.skeCount(), 4 * args.batch_size))
             data = Training.load_pairs(video, indices, config, Training.build_memory(video, indices, config))
             torch.manual_seed(0)
@@ -205,10 +206,11 @@ def bench_train(args):
             if dtype not in ceilings:
                 ceilings[dtype] = matmul_ceiling(device, dtype)
                 print(f"matrix product ceiling in {str(dtype).removeprefix('torch.')}: {ceilings[dtype]:.1f} GFLOP/s")
-            achieved = counter.get_total_flops() / 1e9 / bare
+            gflop = counter.get_total_flops() / 1e9
+            achieved = gflop / bare
             row = {"kind": kind, "size": size, "bare_step_s": bare, "bare_images_per_s": args.batch_size / bare,
                    "fed_step_s": fed, "fed_images_per_s": args.batch_size / fed,
-                   "gflop_per_step": counter.get_total_flops() / 1e9, "achieved_gflops": achieved,
+                   "gflop_per_step": gflop, "achieved_gflops": achieved,
                    "dtype": str(dtype).removeprefix("torch."), "matmul_ceiling_gflops": ceilings[dtype],
                    "share_of_ceiling": achieved / ceilings[dtype]}
             line = (f"{kind:9s} {size:4d} px: bare {1000 * bare:8.1f} ms/step ({row['bare_images_per_s']:7.1f} img/s, "
