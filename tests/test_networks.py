@@ -115,10 +115,14 @@ def test_psnr_and_ssim_agree_with_scikit_image_on_real_frames(sample_target):
              (frames[1], np.clip(frames[1] + rng.normal(0, 20, frames[1].shape), 0, 255).astype(np.uint8))]
     for a, b in pairs:
         grey_a, grey_b = (cv2.cvtColor(x, cv2.COLOR_BGR2GRAY) for x in (a, b))
-        expected = structural_similarity(grey_a, grey_b, gaussian_weights=True, sigma=1.5,
-                                         use_sample_covariance=False, data_range=255)
+        expected, expected_map = structural_similarity(grey_a, grey_b, gaussian_weights=True, sigma=1.5,
+                                                       use_sample_covariance=False, data_range=255, full=True)
         tensors = [Training.to_unit(torch.from_numpy(x).permute(2, 0, 1)[None]) for x in (a, b)]
         assert Metrics.ssim(*tensors).item() == pytest.approx(expected, abs=0.002)
+        # Window by window too, on the same 8-bit grey images (scikit-image's mean leaves out the 5 pixels at each
+        # edge that our map never has).
+        greys = [Training.to_unit(torch.from_numpy(x)[None, None].expand(1, 3, -1, -1)) for x in (grey_a, grey_b)]
+        assert np.abs(Metrics.ssim_map(*greys)[0, 0].numpy() - expected_map[5:-5, 5:-5]).max() < 1e-3  # float32 against float64
         assert Metrics.psnr(*tensors).item() == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255),
                                                                abs=1e-3)
 
