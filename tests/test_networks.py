@@ -120,9 +120,9 @@ def test_psnr_and_ssim_agree_with_scikit_image_on_real_frames(sample_target):
         tensors = [Training.to_unit(torch.from_numpy(x).permute(2, 0, 1)[None]) for x in (a, b)]
         assert Metrics.ssim(*tensors).item() == pytest.approx(expected, abs=0.002)
         # Window by window too, on the same 8-bit grey images (scikit-image's mean leaves out the 5 pixels at each
-        # edge that our map never has).
+        # edge that our map never has; float32 against its float64).
         greys = [Training.to_unit(torch.from_numpy(x)[None, None].expand(1, 3, -1, -1)) for x in (grey_a, grey_b)]
-        assert np.abs(Metrics.ssim_map(*greys)[0, 0].numpy() - expected_map[5:-5, 5:-5]).max() < 1e-3  # float32 against float64
+        assert np.abs(Metrics.ssim_map(*greys)[0, 0].numpy() - expected_map[5:-5, 5:-5]).max() < 1e-3
         assert Metrics.psnr(*tensors).item() == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255),
                                                                abs=1e-3)
 
