@@ -168,6 +168,8 @@ def bench_train(args):
     if args.peak_tflops is not None and args.peak_tflops <= 0:
         raise UserError(f"--peak-tflops must be a positive number of TFLOP/s, got {args.peak_tflops:g}")
     device = pick_device(args.device)
+    # The flags are the same for every row: refuse them before the target's (possibly long) preprocessing.
+    Training.refuse_slow_cpu_bf16(device, trainer_config(args.kinds[0], args.sizes[0], args.trainer_flags)["cpu_bf16"])
     video = VideoSkeleton(args.target, mod_frame=1, data_dir=args.data_dir)
     results = {"target": str(args.target), "device": str(device), "batch_size": args.batch_size,
                "trainer_flags": args.trainer_flags, "rows": []}
@@ -177,7 +179,6 @@ def bench_train(args):
     for size in args.sizes:
         for kind in args.kinds:
             config = trainer_config(kind, size, args.trainer_flags)
-            Training.refuse_slow_cpu_bf16(device, config["cpu_bf16"])
             indices = np.arange(min(video.skeCount(), 4 * args.batch_size))
             data = Training.load_pairs(video, indices, config, Training.build_memory(video, indices, config))
             torch.manual_seed(0)
