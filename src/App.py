@@ -27,12 +27,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves thi
 import gradio as gr  # noqa: E402
 
 import Evaluate
-from DanceDemo import GEN_TYPES, SAMPLE_SOURCE, SAMPLE_TARGET, DanceDemo
+from DanceDemo import SAMPLE_SOURCE, SAMPLE_TARGET, DanceDemo
+from Generators import GEN_TYPES, TRAINERS
 from Runtime import DEFAULT_DATA_DIR, REPO_DIR, UserError, run_main
 from VideoSkeleton import VideoSkeleton
 
-TRAINERS = {2: ["GenVanillaNN.py", "--variant", "1"], 3: ["GenVanillaNN.py", "--variant", "2"], 4: ["GenGAN.py"]}
-KINDS = {2: "vanilla1", 3: "vanilla2", 4: "gan"}
 TRAINING_SIZE = 128
 
 
@@ -65,14 +64,14 @@ def newest(folder, pattern):
     return str(found[-1]) if found else None
 
 
-def train(gen_type, target, data_dir, minutes):
-    """Train GEN_TYPE's model on `target` with the trainer's own command line, in a child process; yield a status
+def train(kind, target, data_dir, minutes):
+    """Train a `kind` model on `target` with the trainer's own command line, in a child process; yield a status
     line while it runs. The trainer writes its sample grids and loss plot into the target's models folder."""
-    command = [sys.executable, str(REPO_DIR / "src" / TRAINERS[gen_type][0]), *TRAINERS[gen_type][1:],
-               "--target", str(target), "--data-dir", str(data_dir), "--size", str(TRAINING_SIZE),
-               "--time-budget", f"{minutes:g}"]  # as many epochs as the minutes allow
+    script, *options = TRAINERS[kind].split()
+    command = [sys.executable, str(REPO_DIR / "src" / script), *options, "--target", str(target), "--data-dir",
+               str(data_dir), "--size", str(TRAINING_SIZE), "--time-budget", f"{minutes:g}"]  # as many epochs as fit
     models = Path(data_dir) / target.stem / "models"
-    for old in models.glob(f"{KINDS[gen_type]}_{TRAINING_SIZE}*"):  # a new training starts over
+    for old in models.glob(f"{kind}_{TRAINING_SIZE}*"):  # a new training starts over
         shutil.rmtree(old) if old.is_dir() else old.unlink()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_DIR)
     lines = []
@@ -80,7 +79,7 @@ def train(gen_type, target, data_dir, minutes):
     reader.start()
     while process.poll() is None:
         epochs = [line for line in lines if line.startswith("epoch ")]
-        yield f"training {KINDS[gen_type]} for {minutes:g} minutes: " + (epochs[-1].strip()[:160] if epochs else
+        yield f"training {kind} for {minutes:g} minutes: " + (epochs[-1].strip()[:160] if epochs else
                                                                           "loading the crops and the memory ...")
         time.sleep(2)
     reader.join()
@@ -103,16 +102,17 @@ def make_video(target_upload, sample_target, source_upload, sample_source, gen_t
         VideoSkeleton(target, mod_frame=1, data_dir=data_dir)
         yield "finding the person in the source video ...", None, None, None, None
         VideoSkeleton(source, mod_frame=1, data_dir=data_dir)
-        if gen_type > 1:
+        kind = GEN_TYPES[gen_type].kind
+        if kind:
             models = data_dir / target.stem / "models"
-            if retrain or not list(models.glob(f"{KINDS[gen_type]}_*.pt")):
-                for status in train(gen_type, target, data_dir, float(minutes)):
-                    grid = newest(models, f"{KINDS[gen_type]}_*_samples/epoch_*.png")
-                    losses = newest(models, f"{KINDS[gen_type]}_*_loss.png")
+            if retrain or not list(models.glob(f"{kind}_*.pt")):
+                for status in train(kind, target, data_dir, float(minutes)):
+                    grid = newest(models, f"{kind}_*_samples/epoch_*.png")
+                    losses = newest(models, f"{kind}_*_loss.png")
                     yield status, None, None, grid, losses
-            grid = newest(models, f"{KINDS[gen_type]}_*_samples/epoch_*.png")
-            losses = newest(models, f"{KINDS[gen_type]}_*_loss.png")
-        yield f"making the video with GEN_TYPE {gen_type} ({GEN_TYPES[gen_type]}) ...", None, None, grid, losses
+            grid = newest(models, f"{kind}_*_samples/epoch_*.png")
+            losses = newest(models, f"{kind}_*_loss.png")
+        yield f"making the video with GEN_TYPE {gen_type} ({GEN_TYPES[gen_type].name}) ...", None, None, grid, losses
         out = folder / "out" / f"dance_gen{gen_type}_{time.strftime('%H%M%S')}.mp4"
         out.parent.mkdir(exist_ok=True)
         frames, codec = DanceDemo(source, gen_type, target, data_dir).write(out)
@@ -153,7 +153,8 @@ def build(root):
                 sample_source = gr.Checkbox(label="use the sample source instead", value=False,
                                             elem_id="sample_source")
         with gr.Row():
-            gen_type = gr.Radio([(f"{k}: {v}", k) for k, v in GEN_TYPES.items()], value=1, label="generator (GEN_TYPE)",
+            gen_type = gr.Radio([(f"{k}: {v.name}", k) for k, v in GEN_TYPES.items()], value=1,
+                                label="generator (GEN_TYPE)",
                                 elem_id="gen_type")
             minutes = gr.Slider(1, 60, value=5, step=1, label="training minutes (GEN_TYPE 2-4)")
             retrain = gr.Checkbox(label="train anew even if this target has a model", value=False)

@@ -1,47 +1,34 @@
-"""AppearanceMemory: show the generator what the target person looks like in a pose like the one asked for.
+"""AppearanceMemory: show the image networks what the target person looks like in a pose like the one asked for.
 
 A U-Net cannot move pixels far, so from a pose alone it has to invent the person's texture, and after a short
-training it invents a blur. Instead, for each pose we take the training frame whose pose is most alike, cut the
-person into body parts (torso, head, upper and lower arms and legs, hands and feet with their limbs), move each part
-onto the new pose with an affine transform of its own (as Deformable GANs do, Siarohin et al., CVPR 2018), and lay
-the parts over each other, farthest first, on a background. The generator gets this picture beside the pose
-(config["memory"]) and mostly has to mend seams and fill what no part covers. It does not even have to redraw what
-the memory shows well: it also draws a mask, and the output is the memory where the mask says so, its own drawing
-elsewhere (ComposeWithMemory).
+training it invents a blur. Instead, for each pose we take the training frame whose pose is most alike, cut its
+person along the segmentation (VideoSkeleton's masks) into body parts (torso, head, upper and lower arms and legs,
+hands and feet with their limbs), move each part onto the new pose with an affine transform of its own (as
+Deformable GANs do, Siarohin et al., CVPR 2018), and lay the parts, farthest first, on a clean plate of the
+background: the median of the training frames around a moment, where the person is not (Everybody Dance Now and its
+successors learn the background apart from the person for the same reason). The network gets this picture beside
+the pose and mostly has to mend seams and fill what no part covers (Networks.ComposeWithMemory).
 
-The memory modes (config["memory"]), each a recorded choice so that older checkpoints see what they were trained on:
-- "plate" (the default): the parts are cut along the person's segmentation (VideoSkeleton's masks), so they carry
-  none of the old background with them, and laid on a clean plate of the background: the median of the training
-  frames around the remembered one, where the person is not (Everybody Dance Now and its successors learn the
-  background apart from the person for the same reason). On a still camera the plate hardly changes from one
-  remembered frame to the next, so the output does not jump with them; on a camera that reframes, the plate is that
-  of the moment remembered. The remembered frame is chosen by the pose's shape and by where the person stands and
-  how large (PLACEMENT_WEIGHT), so the camera's framing and the person's size match too. With plate_choice
-  "placement" (the default) the plate is chosen apart from the person: that of the frame where the person stood in
-  the same place at the same size, whatever the pose, since that is what tells where a camera that pans and zooms
-  was; "remembered" (checkpoints from before the choice) keeps the remembered frame's own plate;
-- "scene": the parts cut as capsules around the bones, over the remembered frame itself with its own person cut
-  out and inpainted; chosen by shape alone;
-- "person": the capsules on black; chosen by shape alone.
+Which frame is remembered: the one whose pose has the most alike shape and, with PLACEMENT_WEIGHT, stands in the same
+place at the same size. Which plate: that of the moment when the person stood in the same place at the same size,
+whatever the pose, since that is what tells where a camera that pans and zooms was. Where a plate's moments never
+saw the background, the whole video's median fills it if it shows the same view there (a still camera); else the
+hole is inpainted from around it.
 
 While training, a frame's memory never comes from within a second of it in time (nor from within a quarter of the
 training frames, which decides in clips of a few seconds), so that the network learns to correct a pose that is
 only alike, as it will have to on poses it has never seen. Over a sequence (DanceDemo, Evaluate) the remembered
-frames are chosen together (GenNearest.coherent_choice), so they do not flicker.
+frames and the plates are chosen together (Sequence.py), so they do not flicker.
 """
 import warnings
 
 import cv2
 import numpy as np
 import torch
-import torch.nn as nn
 
-from GenNearest import coherent_choice, viterbi
-from Skeleton import pose_distance_matrix, pose_distances
+from Sequence import coherent_choice, viterbi
+from Skeleton import pose_distance_matrix, pose_distances, torso_length
 
-MODES = ("none", "person", "scene", "plate")
-PLATE_CHOICES = ("placement", "remembered")
-PLATE_FILLS = ("agree", "whole")
 MID_SHOULDER, MID_HIP = 33, 34  # two joints added to MediaPipe's 33: the middles of the shoulders and of the hips
 
 # Body parts as a segment between two joints: (from, to, start, end, width). The part's region is a capsule along
@@ -57,25 +44,21 @@ PARTS = [
     (24, 26, 0.0, 1.0, 0.4), (26, 28, 0.0, 1.3, 0.32),   # right
 ]
 SCALE_LIMITS = (0.5, 2.0)  # how far one part may stretch along its segment (a limb seen end-on has no length)
-# "plate" mode. The segmentation trims the capsules, so they can be wider and lose less of loose clothes and hair.
-CUT_WIDENING = 1.3
+CUT_WIDENING = 1.3  # the segmentation trims the capsules, so they can be wider and lose less of loose clothes and hair
 # Weight of where the person stands and how large (the joints' mean distance in the crop, in torso lengths) beside
-# the pose's shape when choosing the frame to remember: 0 chooses by shape alone.
+# the pose's shape when choosing the frame to remember.
 PLACEMENT_WEIGHT = 0.5
 # Over a sequence: the remembered frame's candidates, and the cost of changing it (coherent_choice; in torso lengths).
 MEMORY_CANDIDATES, MEMORY_JUMP_WEIGHT, MEMORY_JUMP_FLOOR = 8, 1.0, 0.01
-PLATE_WINDOW_SECONDS = 3.0  # a plate is the median of the training frames this close in time to the remembered one
+PLATE_WINDOW_SECONDS = 3.0  # a plate is the median of the training frames this close in time to its moment
 PLATE_STEP_SECONDS = 0.5    # one plate per this much video; a frame uses the nearest one
 PLATE_SAMPLES = 48          # at most this many frames per median (evenly spaced in the window)
-# Over a sequence, with plate_choice "placement": the cost of changing the plate, in placement()'s units (fractions of
-# the crop). A change must save this much placement distance summed over the frames it serves, so the background
-# does not flicker between two plates of nearly the same framing when the person stands between them.
+# Over a sequence, the cost of changing the plate, in placement()'s units (fractions of the crop): a change must save
+# this much placement distance summed over the frames it serves, so the background does not flicker between two
+# plates of nearly the same framing when the person stands between them.
 PLATE_CHANGE_COST = 0.1
-# Where a plate's window never saw the background (the person stood there throughout), plate_fill "agree" (the
-# default) takes the whole video's median only if that median shows the same view as the plate on a ring around
-# the hole (a mean difference of at most this many grey levels: a still camera), and otherwise inpaints the hole from
-# around it; "whole" (before, and what a checkpoint without the key was trained with) always takes the whole video's
-# median, which on a camera that pans and zooms mixes other framings into a dark smear where the person stood.
+# The whole video's median fills a plate's hole only if it differs from the plate by at most this many grey levels
+# on a ring around the hole: the same view. Elsewhere it would mix other framings into a dark smear.
 PLATE_FILL_AGREEMENT = 10.0
 
 
@@ -83,11 +66,6 @@ def with_middles(landmarks):
     """(..., 33, 4) landmarks -> (..., 35, 4), with the mid-shoulder and mid-hip points appended."""
     middles = np.stack([landmarks[..., [11, 12], :].mean(-2), landmarks[..., [23, 24], :].mean(-2)], -2)
     return np.concatenate([landmarks, middles], -2)
-
-
-def torso_length(landmarks):
-    joints = with_middles(landmarks)
-    return np.linalg.norm(joints[..., MID_SHOULDER, :2] - joints[..., MID_HIP, :2], axis=-1)
 
 
 def placement(landmarks):
@@ -98,7 +76,7 @@ def placement(landmarks):
 
 def normalised(landmarks):
     """Landmarks with x, y centred on the mid-hip and divided by the torso length: the pose's shape, wherever the
-    person stands and however large they are, so a search finds a like pose anywhere in the frame."""
+    person stands and however large they are."""
     out = np.array(landmarks, np.float32, copy=True)
     middle = with_middles(out)[..., MID_HIP:MID_HIP + 1, :2]
     out[..., :2] = (out[..., :2] - middle) / np.maximum(torso_length(out), 1e-6)[..., None, None]
@@ -133,28 +111,17 @@ def part_masks(landmarks, size, widening=1.0):
     return masks
 
 
-def warp_person(image, source_landmarks, target_landmarks, keep_scene=False, person_mask=None, background=None):
+def warp_person(image, source_landmarks, target_landmarks, person_mask, background):
     """The person of `image` (BGR uint8, square) in pose `source_landmarks` moved part by part to the pose
-    `target_landmarks` (both (33, 4) in 0..1 of the image side).
+    `target_landmarks` (both (33, 4) in 0..1 of the image side) and laid on `background` (BGR, the same size).
 
-    The parts are capsules around the bones, or with `person_mask` (float 0..1, the person's segmentation) the
-    person's pixels in (wider) capsules. They are laid on `background` if given; else with keep_scene on the image
-    itself, the person's own capsules cut out and filled in from the background around them (inpainting), so that
-    no ghost of the old pose remains; else on black."""
+    The parts are the person's pixels (`person_mask`, float 0..1, the segmentation) in capsules around the bones."""
     size = image.shape[0]
     source, target = with_middles(source_landmarks), with_middles(target_landmarks)
     source_xy, target_xy = source[:, :2] * size, target[:, :2] * size
     scale = float(np.clip(torso_length(target_landmarks) / max(torso_length(source_landmarks), 1e-6), *SCALE_LIMITS))
-    masks = part_masks(source_landmarks, size, 1.0 if person_mask is None else CUT_WIDENING)
-    if person_mask is not None:
-        masks = [m * person_mask for m in masks]
-    if background is not None:
-        out = background.astype(np.float32)
-    elif keep_scene:  # the parts' union, grown a little (MediaPipe's joints sit inside the limbs' outline), filled
-        person = cv2.dilate(np.max(masks, axis=0), np.ones((5, 5), np.uint8)) > 0.1  # in from around it (Telea)
-        out = cv2.inpaint(image, person.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32)
-    else:
-        out = np.zeros(image.shape, np.float32)
+    masks = [m * person_mask for m in part_masks(source_landmarks, size, CUT_WIDENING)]
+    out = background.astype(np.float32)
     # Farthest first (larger z is farther in MediaPipe), the torso under everything.
     depth = [np.inf] + [target[a, 2] + target[b, 2] for a, b, *_ in PARTS[1:]]
     for index in sorted(range(len(PARTS)), key=lambda i: -depth[i]):
@@ -187,11 +154,11 @@ def ring_difference(plate, other, holes):
     return float(np.abs(plate[both] - other[both]).mean()) if both.sum() >= 10 else np.inf
 
 
-def fill_holes(plate, fallback, rule="whole"):
-    """A plate with its NaN pixels taken from `fallback` (or NaN there too), what is still missing inpainted. With
-    rule "agree" the fallback is used only if it agrees with the plate around the holes (PLATE_FILL_AGREEMENT)."""
+def fill_holes(plate, fallback):
+    """A plate with its NaN pixels taken from `fallback` if the two agree around the holes (PLATE_FILL_AGREEMENT),
+    what is still missing inpainted from around it."""
     holes = np.isnan(plate).any(-1)
-    if rule == "whole" or ring_difference(plate, fallback, holes) <= PLATE_FILL_AGREEMENT:
+    if ring_difference(plate, fallback, holes) <= PLATE_FILL_AGREEMENT:
         plate = np.where(np.isnan(plate), fallback, plate)
     holes = np.isnan(plate).any(-1)
     plate = np.nan_to_num(plate).clip(0, 255).round().astype(np.uint8)
@@ -199,26 +166,17 @@ def fill_holes(plate, fallback, rule="whole"):
 
 
 class AppearanceMemory:
-    """The target's training frames (crops at `size` and their poses), recalled warped to a new pose.
+    """The target's training frames (crops at `size`, their poses and person masks), recalled warped to a new pose.
 
     images: (N, size, size, 3) BGR uint8; landmarks: (N, 33, 4) in crop coordinates; frame_index: (N,) frame
-    numbers in the video; gap: frames within this many of a frame are never its memory;
-    mode: one of MODES but "none"; masks: (N, size, size) uint8 person masks, needed by "plate"; fps: frames per
-    second, for the plates' windows; plate_choice: one of PLATE_CHOICES, and plate_fill: one of PLATE_FILLS, for
-    "plate".
+    numbers in the video; gap: frames within this many of a frame are never its memory; masks: (N, size, size)
+    uint8 person masks; fps: frames per second, for the plates' windows.
     """
 
-    def __init__(self, images, landmarks, frame_index, gap, mode="person", masks=None, fps=30.0,
-                 plate_choice="remembered", plate_fill="whole"):
-        if mode not in MODES[1:] or plate_choice not in PLATE_CHOICES or plate_fill not in PLATE_FILLS:
-            raise ValueError(f"unknown memory mode {mode}, plate choice {plate_choice} or plate fill {plate_fill}")
-        if mode == "plate" and masks is None:
-            raise ValueError("the plate memory needs the person masks")
-        self.images, self.landmarks, self.mode, self.masks = images, landmarks, mode, masks
+    def __init__(self, images, landmarks, frame_index, gap, masks, fps=30.0):
+        self.images, self.landmarks, self.masks = images, landmarks, masks
         self.frame_index, self.gap, self.fps = np.asarray(frame_index), int(gap), float(fps)
-        self.shapes = normalised(landmarks)
-        self.placement_weight = PLACEMENT_WEIGHT if mode == "plate" else 0.0
-        self.placements, self.plate_choice, self.plate_fill = placement(landmarks), plate_choice, plate_fill
+        self.shapes, self.placements = normalised(landmarks), placement(landmarks)
         # Each frame's plate: the number of its nearest PLATE_STEP_SECONDS mark.
         self.plate_step = max(1, round(PLATE_STEP_SECONDS * self.fps))
         self.plate_numbers = np.round((self.frame_index - self.frame_index.min()) / self.plate_step).astype(int)
@@ -226,38 +184,34 @@ class AppearanceMemory:
         self.whole_plate = None  # every frame's median: what fills a plate where its window saw no background
 
     @classmethod
-    def from_video(cls, video, indices, size, mode="person", plate_choice="remembered", plate_fill="whole"):
-        """Memory of frames `indices` of a VideoSkeleton (the training frames), at `size` pixels, in a MODES mode."""
+    def from_video(cls, video, indices, size):
+        """Memory of frames `indices` of a VideoSkeleton (the training frames), at `size` pixels."""
         def resized(image):
             return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
 
         images = np.stack([resized(video.readImage(i)) for i in indices])
-        masks = np.stack([resized(video.readMask(i)) for i in indices]) if mode == "plate" else None
+        masks = np.stack([resized(video.readMask(i)) for i in indices])
         # A second of video, but at most a quarter of the frames: in a short video every frame keeps others to
         # remember, instead of falling back on itself.
         gap = max(1, min(round(video.fps), len(indices) // 4))
-        return cls(images, video.landmarks[indices], video.frame_index[indices], gap=gap, mode=mode, masks=masks,
-                   fps=video.fps, plate_choice=plate_choice, plate_fill=plate_fill)
+        return cls(images, video.landmarks[indices], video.frame_index[indices], gap, masks, video.fps)
 
-    # ---- which frame to remember ----
+    # ---- which frame to remember, on which plate ----
 
     def distances(self, landmarks):
         """(N,) how unlike each remembered frame is to pose `landmarks` (33, 4): the shape's difference, in torso
-        lengths, plus PLACEMENT_WEIGHT x the joints' distance in the crop, in the pose's torso lengths ("plate")."""
-        distances = pose_distances(normalised(landmarks), self.shapes)
-        if self.placement_weight:
-            torso = max(float(torso_length(landmarks)), 1e-6)
-            distances = distances + self.placement_weight * pose_distances(landmarks, self.landmarks) / torso
-        return distances
+        lengths, plus PLACEMENT_WEIGHT x the joints' distance in the crop, in the pose's torso lengths."""
+        torso = max(float(torso_length(landmarks)), 1e-6)
+        return (pose_distances(normalised(landmarks), self.shapes)
+                + PLACEMENT_WEIGHT * pose_distances(landmarks, self.landmarks) / torso)
 
     def nearest(self, landmarks, frame=None):
         """Index (into this memory) of the most alike frame; with `frame`, none within `gap` of it."""
         return self._closest(self.distances(landmarks), frame)
 
     def plate_index(self, landmarks, frame=None):
-        """Index of the frame whose plate the person in pose `landmarks` is laid on: with plate_choice "placement",
-        the frame where the person stood in the same place at the same size (placement(), L1 distance); with
-        `frame`, none within `gap` of it, as for the person."""
+        """Index of the frame whose plate the person in pose `landmarks` is laid on: the frame where the person
+        stood in the same place at the same size (placement(), L1 distance); with `frame`, none within `gap` of it."""
         return self._closest(np.abs(self.placements - placement(landmarks)).sum(-1), frame)
 
     def _closest(self, distances, frame):
@@ -275,12 +229,9 @@ class AppearanceMemory:
                                MEMORY_CANDIDATES, MEMORY_JUMP_WEIGHT, MEMORY_JUMP_FLOOR)
 
     def coherent_plates(self, landmarks):
-        """For a sequence of poses, the frame whose plate each is laid on, chosen together (plate_choice
-        "placement"; else None for each: the remembered frame's own): among the plates, the sequence that balances
-        each pose's placement distance to the plate's best-placed frame against PLATE_CHANGE_COST per change (a
-        Viterbi pass over the whole sequence)."""
-        if self.mode != "plate" or self.plate_choice != "placement":
-            return [None] * len(landmarks)
+        """For a sequence of poses, the frame whose plate each is laid on, chosen together: among the plates, the
+        sequence that balances each pose's placement distance to the plate's best-placed frame against
+        PLATE_CHANGE_COST per change (a Viterbi pass over the whole sequence)."""
         distances = np.abs(placement(np.stack(landmarks))[:, None] - self.placements[None]).sum(-1)  # (T, N)
         numbers = self.plate_numbers
         marks = [np.flatnonzero(numbers == n) for n in np.unique(numbers)]  # each plate's frames
@@ -292,14 +243,14 @@ class AppearanceMemory:
     # ---- the picture ----
 
     def plate(self, index):
-        """The background plate for remembered frame `index`: that of the nearest PLATE_STEP_SECONDS mark."""
+        """The background plate of remembered frame `index`: that of the nearest PLATE_STEP_SECONDS mark."""
         number = int(self.plate_numbers[index])
         if number not in self.plates:
             if self.whole_plate is None:
                 self.whole_plate = self._median(np.arange(len(self.images)))
             centre = self.frame_index.min() + number * self.plate_step
             window = np.flatnonzero(np.abs(self.frame_index - centre) <= PLATE_WINDOW_SECONDS * self.fps)
-            self.plates[number] = fill_holes(self._median(window), self.whole_plate, self.plate_fill)
+            self.plates[number] = fill_holes(self._median(window), self.whole_plate)
         return self.plates[number]
 
     def _median(self, indices):
@@ -310,14 +261,11 @@ class AppearanceMemory:
                                       iterations=max(1, self.images.shape[1] // 64)) for i in chosen]) > 0
         return background_plate(self.images[chosen], person)
 
-    def picture(self, index, landmarks, plate_index=None):
-        """Remembered frame `index` with its person warped to pose `landmarks` (33, 4): BGR uint8, size x size;
-        in "plate" mode laid on the plate of frame `plate_index` (default: `index`)."""
-        if self.mode == "plate":
-            plate = self.plate(index if plate_index is None else plate_index)
-            return warp_person(self.images[index], self.landmarks[index], landmarks,
-                               person_mask=self.masks[index] / 255.0, background=plate)
-        return warp_person(self.images[index], self.landmarks[index], landmarks, keep_scene=self.mode == "scene")
+    def picture(self, index, landmarks, plate_index):
+        """Remembered frame `index` with its person warped to pose `landmarks` (33, 4), laid on the plate of frame
+        `plate_index`: BGR uint8, size x size."""
+        return warp_person(self.images[index], self.landmarks[index], landmarks, self.masks[index] / 255.0,
+                           self.plate(plate_index))
 
     def recall(self, landmarks, frame=None):
         """The most alike remembered person warped to pose `landmarks` (33, 4), on its plate: BGR uint8."""
@@ -326,33 +274,11 @@ class AppearanceMemory:
     def recall_many(self, landmarks, frames=None, chosen=None, plates=None):
         """(N, 3, size, size) uint8 tensor: recall() for each pose; `frames` (or None) excludes near frames;
         `chosen` gives the remembered frames instead (from coherent_choice), `plates` the frames whose plates
-        they lie on (from coherent_plates; None for one: chosen by plate_choice for that pose alone)."""
+        they lie on (from coherent_plates; None for one: chosen for that pose alone)."""
         frames = [None] * len(landmarks) if frames is None else frames
         plates = [None] * len(landmarks) if plates is None else plates
         if chosen is None:
             chosen = [self.nearest(l, f) for l, f in zip(landmarks, frames)]
-        if self.mode == "plate" and self.plate_choice == "placement":
-            plates = [self.plate_index(l, f) if p is None else p for l, f, p in zip(landmarks, frames, plates)]
-        else:
-            plates = chosen
+        plates = [self.plate_index(l, f) if p is None else p for l, f, p in zip(landmarks, frames, plates)]
         pictures = [self.picture(c, l, p) for c, l, p in zip(chosen, landmarks, plates)]
         return torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2)
-
-
-class ComposeWithMemory(nn.Module):
-    """A generator that copies from the memory where it can. The wrapped network (any image-to-image network with 4
-    output channels in [-1, 1]) draws an image and a mask m; the output is m x memory + (1 - m) x image, the memory
-    being the last 3 channels of the input. This is how vid2vid composes a warped frame with a drawn one (Wang et
-    al., NeurIPS 2018): from the first step the output already shows the remembered person, and training only has
-    to learn where to trust it and what to draw instead."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x, with_trust=False):
-        """The composed image; with_trust=True: (the image, the mask m), for Training.reconstruction_loss."""
-        out = self.net(x)
-        mask = (out[:, 3:4] + 1) / 2
-        image = mask * x[:, -3:] + (1 - mask) * out[:, :3]
-        return (image, mask) if with_trust else image

@@ -6,10 +6,10 @@ For each frame of the source video: take the source person's pose (detected once
 move it into the target's crop space (same place and size as the target person), ask the generator for the target
 person in that pose, and write the two side by side: the source with its skeleton | the generated target.
 
-GEN_TYPE: 1 nearest neighbour (GenNearest), 2 network from the 26-value joint vector (GenVanillaNN variant 1),
-3 U-Net from the drawn skeleton (GenVanillaNN variant 2), 4 conditional GAN (GenGAN). 2 to 4 need a model trained
-on the target (GenVanillaNN.py, GenGAN.py); it is found with the target's data. Without --source and --target the
-demo uses the built-in sample footage (`make sample` fetches it).
+GEN_TYPE (Generators.GEN_TYPES): 1 nearest neighbour (GenNearest), 2 network from the 26-value joint vector, 3 U-Net
+from the pose and the appearance memory, 4 conditional GAN. 2 to 4 need a model trained on the target
+(GenVanillaNN.py, GenGAN.py); it is found with the target's data. Without --source and --target the demo uses
+the built-in sample footage (`make sample` fetches it).
 """
 import argparse
 import os
@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 import VideoIO
 from GenNearest import GenNearest
+from Generators import GEN_TYPES, check_gen_type, make_generator
 from Runtime import DEFAULT_DATA_DIR, REPO_DIR, UserError, check_writable, run_main
 from Skeleton import Skeleton, body_frame, retarget
 from Smoothing import smooth_poses
@@ -30,33 +31,9 @@ from VideoSkeleton import VideoSkeleton
 
 SAMPLE_SOURCE = DEFAULT_DATA_DIR / "sample" / "pose2sim_cam01.mp4"
 SAMPLE_TARGET = DEFAULT_DATA_DIR / "sample" / "pose2sim_cam02.mp4"
-# Each panel's height: twice a network's 256 px. H.264 (crf 18) on a 256-px panel costs the generated person detail
-# that MediaPipe needs; scaled up to 512 first, the codec's losses are finer than what MediaPipe sees once it scales
-# the picture back down (the demo's GAN, seeds 0, 1, 2: a person in 89, 93, 89 of 100 panels at 256 px, 93, 94, 92
-# at 512; RESULTS.md, "Built-in sample").
+# Each panel's height: twice a network's 256 px. H.264 on a 256-px panel costs the generated person detail that
+# MediaPipe needs; scaled up first, the codec's losses are finer than that (RESULTS.md, "Built-in sample").
 PANEL_SIZE = 512
-GEN_TYPES = {1: "nearest neighbour", 2: "vanilla net from the joint vector", 3: "vanilla U-Net from the skeleton image",
-             4: "conditional GAN"}
-
-
-def check_gen_type(gen_type):
-    if gen_type not in GEN_TYPES:
-        raise UserError(f"unknown GEN_TYPE {gen_type}: choose one of "
-                        + ", ".join(f"{k} ({v})" for k, v in GEN_TYPES.items()))
-
-
-def make_generator(gen_type, target, checkpoint=None, device=None, remember_all=False):
-    """The generator GEN_TYPE stands for, ready to generate() for `target`; remember_all: a network's appearance
-    memory holds every frame of the target, not only its training frames (TrainedGenerator)."""
-    check_gen_type(gen_type)
-    if gen_type == 1:
-        return GenNearest(target)
-    if gen_type in (2, 3):
-        from GenVanillaNN import GenVanillaNN  # here: GEN_TYPE 1 never loads torch
-        return GenVanillaNN(target, loadFromFile=True, optSkeOrImage=gen_type - 1, checkpoint=checkpoint,
-                            device=device, remember_all=remember_all)
-    from GenGAN import GenGAN
-    return GenGAN(target, loadFromFile=True, checkpoint=checkpoint, device=device, remember_all=remember_all)
 
 
 def source_poses(source, target, smooth=True):
@@ -157,7 +134,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Make the target person dance like the source person; write the "
                                      "result side by side with the source to an .mp4.")
     parser.add_argument("--gen-type", type=int, default=1,
-                        help="generator: " + ", ".join(f"{k} {v}" for k, v in GEN_TYPES.items()) + " (default 1)")
+                        help="generator: " + ", ".join(f"{k} {v.name}" for k, v in GEN_TYPES.items()) + " (default 1)")
     parser.add_argument("--source", type=Path, default=SAMPLE_SOURCE, help="video whose moves are copied")
     parser.add_argument("--target", type=Path, default=SAMPLE_TARGET, help="video of the person who will dance")
     parser.add_argument("--out", type=Path, help="output .mp4 (default out/dance_gen<N>.mp4 in the repository)")

@@ -41,16 +41,14 @@ import cv2
 import numpy as np
 import torch
 
-import Checkpoints
 import Metrics
-import Training
-from AppearanceMemory import torso_length
-from DanceDemo import DanceDemo, make_generator, source_poses
+from DanceDemo import DanceDemo, source_poses
 from GenNearest import GenNearest
-from GenVanillaNN import TrainedGenerator
+from Generators import GEN_TYPES, TrainedGenerator, make_generator
+from Networks import to_unit
 from Runtime import DEFAULT_DATA_DIR, UserError, native_stderr_silenced, pick_device, run_main
-from Skeleton import REDUCED_JOINTS
-from VideoSkeleton import REDETECT_PAD, REDETECT_SIDE, Redetector, VideoSkeleton
+from Skeleton import REDUCED_JOINTS, torso_length
+from VideoSkeleton import REDETECT_PAD, REDETECT_SIDE, Redetector, VideoSkeleton, split_indices
 
 
 # ---- re-detection -----------------------------------------------------------------------------------------------
@@ -88,7 +86,7 @@ def pose_scores(detected, driving, size):
 
 def to_tensor(images):
     """List of BGR uint8 images -> (N, 3, H, W) float in [-1, 1]."""
-    return Training.to_unit(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))
+    return to_unit(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))
 
 
 def person_box(joints, size, margin=0.15):
@@ -216,8 +214,7 @@ def make_row_generator(name, target, train_indices, val_fraction, device):
     if name == "1":
         return GenNearest(target, indices=train_indices)  # only the training frames: the held-out ones are answers
     if name == "baseline":
-        command = Checkpoints.train_command("GenVanillaNN.py", target, "--baseline --size 64")
-        generator = TrainedGenerator(target, "baseline", command, device=device)
+        generator = TrainedGenerator(target, "baseline", device=device)
     else:
         generator = make_generator(int(name), target, device=device)
     trained_fraction = generator.config["val_fraction"]
@@ -230,7 +227,7 @@ def make_row_generator(name, target, train_indices, val_fraction, device):
 def evaluate(args):
     device = pick_device(args.device)
     target = VideoSkeleton(args.target, mod_frame=1, data_dir=args.data_dir)
-    train_indices, held = Training.split_indices(target.skeCount(), args.val_fraction)
+    train_indices, held = split_indices(target.skeCount(), args.val_fraction)
     size = args.size
     driving = target.landmarks[held][:, REDUCED_JOINTS, :2]
     skeletons = [target.ske[i] for i in held]
@@ -317,9 +314,9 @@ COLUMNS = [("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("ssim_per
            ("transfer_shake", "transfer shake %", "{:.2%}"), ("transfer_warp_error", "transfer warp err", "{:.2f}"),
            ("gen_fps", "gen fps", "{:.1f}"), ("gen_fps_batched", "gen fps x32", "{:.1f}"),
            ("demo_fps", "demo fps", "{:.1f}")]
-SHORT_NAMES = {"real": "real", "1": "1 NN", "2": "2 vec", "3": "3 U-Net", "4": "4 GAN", "baseline": "course"}
-ROW_NAMES = {"real": "real frames", "1": "1 nearest", "2": "2 vanilla vector", "3": "3 vanilla U-Net",
-             "4": "4 GAN", "baseline": "course baseline"}
+SHORT_NAMES = {"real": "real", **{str(k): f"{k} {v.short}" for k, v in GEN_TYPES.items()}, "baseline": "course"}
+ROW_NAMES = {"real": "real frames", **{str(k): f"{k} {v.name}" for k, v in GEN_TYPES.items()},
+             "baseline": "course baseline"}
 
 
 def markdown_table(report):
@@ -371,7 +368,7 @@ def main(argv=None):
                                      "time, speed), as Everybody Dance Now did.")
     parser.add_argument("--target", type=Path, required=True)
     parser.add_argument("--source", type=Path, help="also score transfer from this video's poses")
-    parser.add_argument("--gen-type", type=int, nargs="+", default=[1], choices=(1, 2, 3, 4))
+    parser.add_argument("--gen-type", type=int, nargs="+", default=[1], choices=sorted(GEN_TYPES))
     parser.add_argument("--baseline", action="store_true", help="add the course baseline (GenVanillaNN.py --baseline)")
     parser.add_argument("--json", type=Path, required=True, help="write the results here")
     parser.add_argument("--report", type=Path, help="write report.md, contact_sheet.png and metrics.png here")

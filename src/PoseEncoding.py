@@ -1,13 +1,10 @@
-"""PoseEncoding: how a pose becomes the image generators' input, and the augmentation that moves pose and picture
-together. Both trainers, the generators and Evaluate use this one file; a checkpoint records its encoding.
+"""PoseEncoding: how a pose becomes the image networks' input, and the augmentation that moves pose and picture
+together.
 
-Encodings (config["pose_encoding"]; checkpoints older than this file used "drawing"):
-- "drawing": the skeleton drawn in colour on black, 3 channels (Skeleton.draw). Limbs that cross mix their colours,
-  and nothing says which of two crossing limbs is in front.
-- "limbs": one channel per limb (Skeleton.LIMBS: head, torso, arms, hands, legs, feet), so the network never has
-  to tell left from right or untangle crossings by colour, plus one depth channel: every limb drawn from the
-  farthest to the nearest (MediaPipe's z) with a brightness that grows as it comes nearer, so where two limbs
-  cross the one in front is on top. 25 channels.
+Each limb (Skeleton.LIMBS: head, torso, arms, hands, legs, feet) gets a channel of its own, so the network never has
+to tell left from right or untangle crossing limbs by colour, and one more channel holds depth: every limb drawn
+from the farthest to the nearest (MediaPipe's z), brighter as it comes nearer, so that where two limbs cross the one
+in front is on top. 25 channels in all.
 """
 import cv2
 import numpy as np
@@ -16,30 +13,19 @@ import torch.nn.functional as F
 
 from Skeleton import LIMB_COLOURS, LIMBS
 
-ENCODINGS = ("drawing", "limbs")
-
-
-def encoding_of(config):
-    """The encoding a checkpoint's configuration uses; checkpoints made before encodings existed drew skeletons."""
-    return config.get("pose_encoding", "drawing")
-
-
-def channels(encoding):
-    return 3 if encoding == "drawing" else len(LIMBS) + 1
+CHANNELS = len(LIMBS) + 1
 
 
 def line_thickness(size):
     return max(1, round(size / 64))
 
 
-def render(skeleton, size, encoding):
-    """The pose as a (channels, size, size) uint8 array."""
-    if encoding == "drawing":
-        return skeleton.draw_image(size).transpose(2, 0, 1)
+def render(skeleton, size):
+    """The pose as a (CHANNELS, size, size) uint8 array."""
     landmarks = skeleton.landmarks
     points = np.round(landmarks[:, :2] * size * 16).astype(np.int32)  # 4 fractional bits: smooth antialiased lines
     thickness = line_thickness(size)
-    maps = np.zeros((len(LIMBS) + 1, size, size), np.uint8)
+    maps = np.zeros((CHANNELS, size, size), np.uint8)
     for channel, (a, b) in enumerate(LIMBS):
         cv2.line(maps[channel], tuple(points[a]), tuple(points[b]), 255, thickness, cv2.LINE_AA, shift=4)
     # Depth: nearer limbs (smaller z) drawn later and brighter, from 64 (farthest) to 255 (nearest).
@@ -52,40 +38,22 @@ def render(skeleton, size, encoding):
     return maps
 
 
-def render_many(skeletons, size, encoding):
-    """(N, channels, size, size) uint8 tensor for a list of Skeletons."""
-    return torch.from_numpy(np.stack([render(s, size, encoding) for s in skeletons]))
+def render_many(skeletons, size):
+    """(N, CHANNELS, size, size) uint8 tensor for a list of Skeletons."""
+    return torch.from_numpy(np.stack([render(s, size) for s in skeletons]))
 
 
-def picture(maps, encoding):
-    """A BGR uint8 picture of one encoded pose (channels, S, S), for sample grids: each limb in its colour."""
+def picture(maps):
+    """A BGR uint8 picture of one encoded pose (CHANNELS, S, S), for sample grids: each limb in its colour."""
     maps = maps.cpu().float().numpy() if torch.is_tensor(maps) else np.asarray(maps, np.float32)
-    if encoding == "drawing":
-        return maps.transpose(1, 2, 0).clip(0, 255).astype(np.uint8)
     colours = np.array(LIMB_COLOURS, np.float32)  # (limbs, 3)
     return np.einsum("lhw,lc->hwc", maps[:len(LIMBS)] / 255, colours).clip(0, 255).astype(np.uint8)
-
-
-# MediaPipe's face (nose, eyes, ears, mouth) and hand (wrist, pinky, index, thumb) landmarks: where a person is
-# recognised, and where a blur shows first.
-FACE_AND_HANDS = set(range(0, 11)) | set(range(15, 23))
-DETAIL_LIMBS = [i for i, (a, b) in enumerate(LIMBS) if a in FACE_AND_HANDS and b in FACE_AND_HANDS]
-
-
-def detail_region(maps, encoding):
-    """(N, 1, S, S) float: 1 within a sixteenth of the side of the face's and hands' limbs, 0 elsewhere, from a
-    batch of encoded poses (N, channels, S, S); only the "limbs" encoding keeps each limb apart."""
-    if encoding != "limbs":
-        raise ValueError(f"the face and hands region needs the limbs encoding, not {encoding}")
-    parts = maps[:, DETAIL_LIMBS].float().amax(1, keepdim=True)
-    reach = maps.size(-1) // 16
-    return (F.max_pool2d(parts, 2 * reach + 1, stride=1, padding=reach) > 0).float()
 
 
 # ---- augmentation -----------------------------------------------------------------------------------------------
 
 # Per sample: zoom by 0.85 to 1.25 (a camera that reframes, a person nearer or farther), shift by up to 8% of the
-# side, turn by up to 5 degrees. Off by default (--augment): in a short budget it cost more than it gave (RESULTS.md).
+# side, turn by up to 5 degrees. Off by default: it pays on short clips only (RESULTS.md, "Augmentation").
 SCALE_RANGE = (0.85, 1.25)
 MAX_SHIFT = 0.08
 MAX_ROTATION_DEGREES = 5.0

@@ -124,16 +124,23 @@ def reduced_landmarks(landmarks):
     return landmarks if landmarks.shape[-2] == len(REDUCED_JOINTS) else landmarks[..., REDUCED_JOINTS, :]
 
 
+def torso_length(landmarks):
+    """The torso's length (mid-shoulder to mid-hip, in x and y) of (..., 33, 4) landmarks: the one measure of a
+    person's size in this project (smoothing, retargeting, the appearance memory, Evaluate), because it changes
+    little as the arms and legs move."""
+    mid_shoulder = landmarks[..., [11, 12], :2].mean(axis=-2)
+    mid_hip = landmarks[..., [23, 24], :2].mean(axis=-2)
+    return np.linalg.norm(mid_shoulder - mid_hip, axis=-1)
+
+
 def body_frame(landmarks):
     """Where a video's person stands and how big they are: (median mid-hip point (2,), median torso length).
 
-    `landmarks` is an (N, 33, 4) array of one video's skeletons. The torso (mid-shoulder to mid-hip) changes little
-    as arms and legs move, so the ratio of two videos' torso lengths is the ratio of their people's sizes.
+    `landmarks` is an (N, 33, 4) array of one video's skeletons; the ratio of two videos' torso lengths is the ratio
+    of their people's sizes.
     """
-    mid_shoulder = landmarks[:, [11, 12], :2].mean(axis=1)
     mid_hip = landmarks[:, [23, 24], :2].mean(axis=1)
-    torso = np.linalg.norm(mid_shoulder - mid_hip, axis=1)
-    return np.median(mid_hip, axis=0), float(np.median(torso))
+    return np.median(mid_hip, axis=0), float(np.median(torso_length(landmarks)))
 
 
 def retarget(skeleton, source_frame, target_frame):

@@ -14,6 +14,8 @@ The parameters, in one place:
 """
 import numpy as np
 
+from Skeleton import torso_length
+
 MIN_CUTOFF_HZ = 1.0      # cut-off of a still joint: lower is steadier, but lags more when motion starts
 BETA = 5.0               # how fast the cut-off rises with speed (per torso length per second): higher lags less
 # With these, on a joint swinging 0.2 torso lengths at 0.5 Hz with 0.01 of detector noise (tests/test_smoothing.py):
@@ -82,7 +84,7 @@ def smooth_poses(landmarks, frame_index, fps):
     max_gap = max(1, int(round(MAX_GAP_SECONDS * fps)))
     filled, index, frames_filled, joints_filled = fill_gaps(np.asarray(landmarks, np.float32),
                                                             np.asarray(frame_index), max_gap)
-    torso = np.median(np.linalg.norm(filled[:, [11, 12], :2].mean(1) - filled[:, [23, 24], :2].mean(1), axis=1))
+    torso = np.median(torso_length(filled))
     smoothed = filled.copy()
     # Runs of consecutive frames are filtered apart: a long gap restarts the filter instead of dragging across it.
     breaks = np.flatnonzero(np.diff(index) > 1) + 1

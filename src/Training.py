@@ -1,19 +1,19 @@
 """Training: what GenVanillaNN.py and GenGAN.py share to train a generator on one target video.
 
-- the data: every (skeleton, crop) pair of the target decoded once into memory as uint8 tensors, so a training
+- the data: every (pose, memory, crop, mask) of the target decoded once into memory as uint8 tensors, so a training
   step never decodes an image; the last val_fraction of the frames (in time) held out and never trained on;
+- the loss: L1, optionally with an SSIM term and a price on redrawing the appearance memory (reconstruction_loss);
 - the loop: epochs over shuffled batches, a `step(batch)` function from the caller that updates the networks and
-  returns its losses, tqdm showing them; after each epoch the held-out L1, PSNR and SSIM, a sample grid (skeleton |
-  real | generated on held-out frames), the loss curves, and a checkpoint written atomically;
+  returns its losses, tqdm showing them; after each epoch the held-out L1, PSNR, SSIM and missed re-detections, a
+  sample grid (pose | memory | real | generated on held-out frames), the loss curves, and a checkpoint written
+  atomically (Checkpoints.py);
 - devices: CUDA (mixed precision, channels_last), MPS or CPU; several processes under torchrun with
-  DistributedDataParallel (nccl on CUDA, gloo on CPU), where only rank 0 writes files;
-- checkpoints (Checkpoints.py): written atomically after every epoch, read back to resume.
+  DistributedDataParallel (nccl on CUDA, gloo on CPU), where only rank 0 writes files.
 The command line that turns into such a run, and finds the checkpoint to resume, is TrainingSetup.py's.
 """
 import contextlib
 import itertools
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -24,52 +24,14 @@ import torch
 from tqdm import tqdm
 
 import Metrics
-from Checkpoints import save_checkpoint
 import PoseEncoding
-from AppearanceMemory import AppearanceMemory
-from Runtime import UserError, atomic_write, native_stderr_silenced, pick_device
+from Checkpoints import save_checkpoint
+from Generators import model_inputs
+from Networks import ComposeWithMemory, generator_input, to_uint8_bgr, to_unit
+from Runtime import atomic_write, native_stderr_silenced, pick_device
+from VideoSkeleton import Redetector
 
-# ---- data -------------------------------------------------------------------------------------------------------
-
-def split_indices(count, val_fraction):
-    """(train, held-out) frame indices: the last val_fraction of the frames in time are held out.
-
-    A split in time rather than at random, because neighbouring frames are near copies of each other: a random
-    split would score the network on frames it has all but seen.
-    """
-    held_out = int(round(count * val_fraction))
-    if held_out < 1 or count - held_out < 1:
-        raise UserError(f"the target has {count} frames with a person: too few to hold out {val_fraction:.0%} and "
-                        f"train on the rest; use a longer video (a minute or more is good), or every frame "
-                        f"(--mod-frame 1)")
-    return np.arange(count - held_out), np.arange(count - held_out, count)
-
-
-VECTOR_KINDS = ("vanilla1", "baseline")  # the networks that read the joint vector, not images
-
-
-def model_inputs(skeletons, config, memory=None, frames=None, chosen=None, plates=None):
-    """What the networks read for a list of Skeletons, as a dict of CPU tensors: "vector", the joint vectors (N, 26)
-    in [-1, 1]; "skeleton", the pose encoded as images (PoseEncoding; N x C x size x size, uint8); and with an
-    appearance memory, "memory", the remembered person warped to each pose (N x 3 x size x size, uint8), never taken
-    from within a second of `frames` (the poses' own frame numbers, when they are training frames), or from the
-    remembered frames `chosen` (AppearanceMemory.coherent_choice), on the plates of `plates` (coherent_plates)."""
-    size = config["size"]
-    inputs = {"vector": torch.from_numpy(np.stack([s.as_vector(reduced=True) for s in skeletons]) * 2 - 1).float(),
-              "skeleton": PoseEncoding.render_many(skeletons, size, PoseEncoding.encoding_of(config))}
-    if memory is not None:
-        inputs["memory"] = memory.recall_many([s.landmarks for s in skeletons], frames, chosen, plates)
-    return inputs
-
-
-def build_memory(video, train_indices, config):
-    """The appearance memory a configuration asks for (AppearanceMemory), of the training frames; or None."""
-    if config.get("memory", "none") == "none" or config["kind"] in VECTOR_KINDS:
-        return None
-    # A checkpoint from before a key was trained with what was done then: "remembered" plates, "whole" fills.
-    return AppearanceMemory.from_video(video, train_indices, config["size"], config["memory"],
-                                       config.get("plate_choice", "remembered"), config.get("plate_fill", "whole"))
-
+# ---- data and loss ----------------------------------------------------------------------------------------------
 
 def load_pairs(video, indices, config, memory=None, training=False):
     """Everything training needs from frames `indices` of a VideoSkeleton, in memory, on the CPU: model_inputs,
@@ -89,75 +51,41 @@ def load_pairs(video, indices, config, memory=None, training=False):
     return data
 
 
-def reconstruction_loss(fake, real, mask, config, trust=None, pose=None):
-    """L1 between generated and real images (in [-1, 1]), each pixel of the person (`mask`, uint8 0..255) weighing
-    config["person_weight"] times one of the background: a weighted mean, so its scale stays that of L1. The person
-    fills a tenth of a crop but is what the video is about; plain L1 (weight 1) spends nine tenths of its effort on
-    the background. Plus config["ssim_weight"] x (1 - SSIM) (Metrics.ssim_map, the measured one, its mean weighted
-    the same way): L1 is met by a blur of the right mean, SSIM asks for the local contrast and structure as well
-    (Zhao et al., "Loss Functions for Image Restoration with Neural Networks", 2017); before this version the
-    person's weight applied to L1 alone. Plus config["gradient_weight"] x image_gradient_l1, weighted the same way.
-    With config["detail_weight"] and the batch's encoded poses (`pose`), the pixels near the face's and hands' limbs
-    (PoseEncoding.detail_region) weigh that much more in the L1, SSIM and edge terms: the face loss of few-shot pose
-    transfer, on a region the pose already gives. Plus config["trust_weight"] x the mean of (1 - `trust`), the
-    generator's mask over the appearance memory (ComposeWithMemory): a price on redrawing what the memory shows, as
-    GANimation prices its attention mask (Pumarola et al., ECCV 2018), so the network keeps the remembered person's
-    sharp texture and redraws only where that pays in L1; without it, it redraws most of the person as a blur.
-    With config["trust_region"] "person" the mean is over the person's pixels (`mask`) alone: the network may redraw
-    the background freely, which is where its gain over the memory lies (the plate's seams and the camera's moves),
-    and keeps the remembered person, whom it mostly blurs. Checkpoints from before the key priced the whole frame.
+def training_output(net, kind, batch):
+    """A generator's output on a training batch and, for one composed with the appearance memory, its trust in the
+    memory (ComposeWithMemory's mask; else None): what reconstruction_loss scores."""
+    x = generator_input(kind, batch)
+    if isinstance(unwrap(net), ComposeWithMemory):
+        return net(x, with_trust=True)
+    return net(x), None
 
+
+def reconstruction_loss(fake, real, mask, config, trust=None):
+    """What the generator is trained to make small, against the real image (both in [-1, 1]):
+    - L1;
+    - plus config["ssim_weight"] x (1 - SSIM) (Metrics.ssim_map, the measured one): L1 is met by a blur of the
+      right mean, SSIM asks for the local contrast and structure as well (Zhao et al., "Loss Functions for Image
+      Restoration with Neural Networks", 2017);
+    - plus config["trust_weight"] x the mean of (1 - `trust`), the generator's mask over the appearance memory
+      (ComposeWithMemory): a price on redrawing what the memory shows, as GANimation prices its attention mask
+      (Pumarola et al., ECCV 2018), so the network keeps the remembered person's sharp texture and redraws only
+      where that pays; without it, it redraws most of the person as a blur. With config["trust_region"] "person"
+      the mean is over the person's pixels (`mask`, uint8 0..255) alone: the network may redraw the background
+      freely, which is where its gain over the memory lies (the plate's seams and the camera's moves).
     Returns (the loss, its terms as floats for the loss plot: "l1", and "ssim", "distrust" if weighted)."""
-    error = (fake.float() - real).abs()
-    person = mask.float() / 255
-    weight = 1 + (config.get("person_weight", 1.0) - 1) * person  # (N, 1, H, W)
-    detail_weight = config.get("detail_weight", 1.0)
-    if detail_weight != 1 and pose is not None:
-        weight = weight + (detail_weight - 1) * PoseEncoding.detail_region(pose, PoseEncoding.encoding_of(config))
-    l1 = (error * weight).sum() / (weight.sum() * error.size(1))
+    l1 = (fake.float() - real).abs().mean()
     loss, terms = l1, {"l1": l1.item()}
-    ssim_weight = config.get("ssim_weight", 0.0)
-    if ssim_weight:
-        similarity = Metrics.ssim_map(fake, real)
-        rim = (weight.size(-1) - similarity.size(-1)) // 2  # the map covers the windows' centres only
-        centres = weight[..., rim:weight.size(-2) - rim, rim:weight.size(-1) - rim]
-        ssim = (similarity * centres).sum() / centres.sum()
-        loss, terms["ssim"] = loss + ssim_weight * (1 - ssim), ssim.item()
-    gradient_weight = config.get("gradient_weight", 0.0)
-    if gradient_weight:
-        gradient = image_gradient_l1(fake, real, weight)
-        loss, terms["gradient"] = loss + gradient_weight * gradient, gradient.item()
-    trust_weight = config.get("trust_weight", 0.0)
-    if trust_weight and trust is not None:
-        if config.get("trust_region", "frame") == "person":
+    if config["ssim_weight"]:
+        ssim = Metrics.ssim_map(fake, real).mean()
+        loss, terms["ssim"] = loss + config["ssim_weight"] * (1 - ssim), ssim.item()
+    if config["trust_weight"] and trust is not None:
+        if config["trust_region"] == "person":
+            person = mask.float() / 255
             distrust = ((1 - trust.float()) * person).sum() / person.sum().clamp_min(1.0)
         else:
             distrust = 1 - trust.float().mean()
-        loss, terms["distrust"] = loss + trust_weight * distrust, distrust.item()
+        loss, terms["distrust"] = loss + config["trust_weight"] * distrust, distrust.item()
     return loss, terms
-
-
-def image_gradient_l1(fake, real, weight):
-    """L1 between the horizontal and vertical neighbour differences of two image batches, weighted like L1 by
-    `weight` (N, 1, H, W): an edge must be in the right place and as steep as the real one, which a blur of the right
-    mean is not (the gradient difference loss of Mathieu et al., ICLR 2016)."""
-    total = 0.0
-    for dim in (-1, -2):
-        error = (torch.diff(fake.float(), dim=dim) - torch.diff(real, dim=dim)).abs()
-        pair_weight = weight.narrow(dim, 1, weight.size(dim) - 1)
-        total = total + (error * pair_weight).sum() / (pair_weight.sum() * error.size(1))
-    return total / 2
-
-
-def to_unit(batch_uint8):
-    """uint8 images (0..255) -> float in [-1, 1], the range of the generators' tanh output."""
-    return batch_uint8.float().div_(127.5).sub_(1)
-
-
-def to_uint8_bgr(images):
-    """Generator output (N, 3, H, W) in [-1, 1] -> list of H x W x 3 BGR uint8 numpy images."""
-    images = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-    return list(images)
 
 
 # ---- devices and processes --------------------------------------------------------------------------------------
@@ -175,28 +103,11 @@ def setup_distributed(device_name):
     return device, rank, world
 
 
-def cpu_bf16_supported():
-    """Whether oneDNN runs bfloat16 convolutions on this CPU (AVX-512 or AMX). Without it autocast's bfloat16
-    convolutions fall back to a generic path: 22 times slower than float32 for a convolution of the
-    discriminator's kind on the README's AVX2 machine."""
-    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
-def refuse_slow_cpu_bf16(device, cpu_bf16):
-    """One line instead of hours: bfloat16 autocast asked for on a CPU where oneDNN cannot run it (the trainers and
-    bench.py's training steps both check here)."""
-    if cpu_bf16 and device.type == "cpu" and not cpu_bf16_supported():
-        raise UserError("--cpu-bf16: this CPU has no bfloat16 convolutions in oneDNN (it needs AVX-512 or AMX), so "
-                        "they would run on a far slower generic path: leave the flag off")
-
-
-def autocast(device, cpu_bf16=False):
-    """Mixed precision: on CUDA bfloat16 where the card has it, else float16; on the CPU bfloat16 only if asked
-    (cpu_bf16: it may pay on CPUs with AMX; it was slower on the README's machines); else full precision."""
+def autocast(device):
+    """Mixed precision on CUDA (bfloat16 where the card has it, else float16); full precision elsewhere, since
+    bfloat16 on the CPU was slower for these networks (RESULTS.md, "Speed")."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
-    if device.type == "cpu" and cpu_bf16:
-        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -207,7 +118,7 @@ def grad_scaler(device):
 
 def prepare_module(module, device, world):
     """Move to the device and wrap for DDP when distributed. channels_last (NHWC) on CUDA and on the CPU, where
-    oneDNN's convolutions prefer it (the default GAN's step: 2.02 s instead of 2.29 s on the README's CPU)."""
+    oneDNN's convolutions prefer it (RESULTS.md, "Speed")."""
     layout = torch.channels_last if device.type in ("cuda", "cpu") else torch.preserve_format
     module = module.to(device, memory_format=layout)
     if world > 1:
@@ -218,6 +129,21 @@ def prepare_module(module, device, world):
 
 def unwrap(module):
     return module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
+
+
+def evaluation_generator(net, config, device):
+    """train_loop's generate_batch: the network in eval mode (BatchNorm's running statistics) on a batch."""
+    kind = config["kind"]
+
+    def generate_batch(batch):
+        model = unwrap(net)
+        model.eval()
+        with autocast(device):
+            out = model(generator_input(kind, batch))
+        model.train()
+        return out
+
+    return generate_batch
 
 
 # ---- pictures ---------------------------------------------------------------------------------------------------
@@ -283,7 +209,7 @@ def missed_rate(generate_batch, data, device, redetect):
 
 def train_loop(run):
     """Train from run["start_epoch"] until config["epochs"] epochs in all (None: no limit) or until the epoch that
-    spends config["time_budget_minutes"]; see the module docstring. `run` is a dict:
+    spends config["time_budget"] minutes; see the module docstring. `run` is a dict:
 
     config, data (load_pairs on the training frames, CPU), held_out (the same on held-out frames), train_indices,
     step(batch) -> {loss name: float}, generate_batch(batch) -> images in [-1, 1], checkpoint() -> dict,
@@ -298,11 +224,10 @@ def train_loop(run):
     shuffle = torch.Generator().manual_seed(config["seed"])
     out_dir, name = Path(run["out_dir"]), run["name"]
     grid_count = min(6, len(held_out["image"]))
-    budget = config.get("time_budget_minutes")
+    budget = config["time_budget"]
     loop_started = time.perf_counter()
-    minutes_before = run["history"][-1].get("minutes", 0.0) if run["history"] else 0.0  # resumed runs go on counting
+    minutes_before = run["history"][-1]["minutes"] if run["history"] else 0.0  # resumed runs go on counting
     if master:
-        from VideoSkeleton import Redetector
         with native_stderr_silenced():
             redetect = Redetector()
 
@@ -324,7 +249,7 @@ def train_loop(run):
         for step_index in bar:
             chosen = order[step_index * batch_size:(step_index + 1) * batch_size]
             batch = {k: v[chosen].to(device, non_blocking=True) for k, v in data.items()}
-            if config.get("augment"):
+            if config["augment"]:
                 batch = PoseEncoding.augment(batch, shuffle)
             losses = run["step"](batch)
             for key, value in losses.items():
@@ -341,7 +266,7 @@ def train_loop(run):
         record["minutes"] = minutes_before + (time.perf_counter() - loop_started) / 60  # wall clock, scoring included
         run["history"].append(record)
         print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"))
-        columns = [[PoseEncoding.picture(d, PoseEncoding.encoding_of(config)) for d in held_out["skeleton"]]]
+        columns = [[PoseEncoding.picture(d) for d in held_out["skeleton"][:grid_count]]]
         if "memory" in held_out:
             columns.append([m.permute(1, 2, 0).numpy() for m in held_out["memory"][:grid_count]])
         columns += [[r.permute(1, 2, 0).numpy() for r in held_out["image"][:grid_count]],
@@ -356,14 +281,3 @@ def train_loop(run):
         redetect.close()
     if world > 1:
         torch.distributed.barrier()
-
-
-def param_count(module):
-    return sum(p.numel() for p in module.parameters())
-
-
-def log2_int(size):
-    n = int(round(math.log2(size)))
-    if 2 ** n != size:
-        raise UserError(f"image size must be a power of two, got {size}")
-    return n

@@ -166,6 +166,17 @@ def frame_to_crop(landmarks, box, width, height):
     return out
 
 
+def split_indices(count, val_fraction):
+    """(train, held-out) indices of a dataset of `count` frames: the last val_fraction of the frames in time are
+    held out. A split in time rather than at random, because neighbouring frames are near copies of each other: a
+    random split would score a network on frames it has all but seen."""
+    held_out = int(round(count * val_fraction))
+    if held_out < 1 or count - held_out < 1:
+        raise UserError(f"the target has {count} frames with a person: too few to hold out {val_fraction:.0%} and "
+                        f"train on the rest; use a longer video (a minute or more is good)")
+    return np.arange(count - held_out), np.arange(count - held_out, count)
+
+
 class VideoSkeleton:
     """The skeletons and square crops of the person in one video, built once and loaded from the cache after.
 

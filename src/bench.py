@@ -4,7 +4,7 @@
     python src/bench.py panels --video out/dance_gen4.mp4
     python src/bench.py decode --video VIDEO [--rounds 3]
     python src/bench.py curves --history A_history.json B_history.json [--labels A B] [--out curves.png]
-    python src/bench.py train --target VIDEO [--sizes 64 128 256] [--kinds gan ...] [--trainer-flags '--no-cpu-bf16']
+    python src/bench.py train --target VIDEO [--sizes 64 128 256] [--kinds gan ...] [--recipe FILE]
                               [--peak-tflops T] [--device D] [--data-dir DIR] [--json OUT.json]
 
 spine:
@@ -15,8 +15,8 @@ spine:
 - nearest: GenNearest queries per second (the source's poses against the target's frames);
 - demo: DanceDemo with GEN_TYPE 1, frames written per second (caches warm).
 decode: every frame to a BGR array with OpenCV (what VideoIO reads with) and with PyAV, alternated.
-train (the same step functions and batch handling as the trainers, their default configuration unless
---trainer-flags says otherwise, batch 16):
+train (the same step functions and batch handling as the trainers, their default configuration unless --recipe
+says otherwise, batch 16):
 - bare: the training step alone on one batch already on the device: the network's own speed;
 - fed: the step fed as train_loop feeds it: a random batch indexed out of the target's inputs in memory, moved to
   the device and augmented. The gap between the two is what the data path costs.
@@ -118,13 +118,13 @@ def time_steps(step, next_batch, steps, device):
     return (time.perf_counter() - started) / steps
 
 
-def step_dtype(device, config):
+def step_dtype(device):
     """The precision the trainers' convolutions run in on `device`: autocast's (bfloat16 on CUDA), else float32."""
     import torch
 
     import Training
 
-    with Training.autocast(device, config.get("cpu_bf16")):
+    with Training.autocast(device):
         return torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else torch.float32
 
 
@@ -140,19 +140,12 @@ def matmul_ceiling(device, dtype, size=None, steps=5):
     return 2 * size ** 3 / seconds / 1e9
 
 
-def trainer_config(kind, size, flags):
-    """The configuration the trainers would use for `kind` at `size` with these extra command-line flags."""
-    import GenGAN
+def trainer_config(kind, size, recipe):
+    """The configuration the trainers would use for `kind` at `size`, with a recipe file's settings if given."""
     import TrainingSetup
 
-    parser = argparse.ArgumentParser()
-    if kind == "gan":
-        GenGAN.add_arguments(parser, default_size=size)
-    else:
-        TrainingSetup.add_training_arguments(parser, default_size=size)
-        GenGAN.add_gan_arguments(parser)  # unused by the vanilla networks, but gan_config reads them
-    args = parser.parse_args(["--target", "-", "--size", str(size), *shlex.split(flags)])
-    return {**TrainingSetup.make_config(args, kind), **GenGAN.gan_config(args)}
+    settings = TrainingSetup.read_recipe(recipe, kind) if recipe else {}
+    return TrainingSetup.make_config(kind, {**settings, "size": size})
 
 
 def bench_train(args):
@@ -161,26 +154,28 @@ def bench_train(args):
 
     import PoseEncoding
     import Training
-    from GenGAN import build_discriminator, gan_step
-    from GenVanillaNN import build_generator, l1_step
+    from GenGAN import gan_step
+    from GenVanillaNN import l1_step
+    from Generators import build_memory
+    from Networks import build_discriminator, build_generator
     from Runtime import pick_device
 
     if args.peak_tflops is not None and args.peak_tflops <= 0:
         raise UserError(f"--peak-tflops must be a positive number of TFLOP/s, got {args.peak_tflops:g}")
     device = pick_device(args.device)
-    # The flags are the same for every row: refuse them before the target's (possibly long) preprocessing.
-    Training.refuse_slow_cpu_bf16(device, trainer_config(args.kinds[0], args.sizes[0], args.trainer_flags)["cpu_bf16"])
+    for kind in args.kinds:  # a bad recipe is refused before the target's (possibly long) preprocessing
+        trainer_config(kind, args.sizes[0], args.recipe)
     video = VideoSkeleton(args.target, mod_frame=1, data_dir=args.data_dir)
     results = {"target": str(args.target), "device": str(device), "batch_size": args.batch_size,
-               "trainer_flags": args.trainer_flags, "rows": []}
-    print(f"device {device}, batch {args.batch_size}, torch threads {torch.get_num_threads()}, "
-          f"trainer flags '{args.trainer_flags}'")
+               "recipe": str(args.recipe) if args.recipe else None, "rows": []}
+    print(f"device {device}, batch {args.batch_size}, torch threads {torch.get_num_threads()}"
+          + (f", recipe {args.recipe}" if args.recipe else ""))
     ceilings = {}  # GFLOP/s of a large matrix product, per precision the steps run in
     for size in args.sizes:
         for kind in args.kinds:
-            config = trainer_config(kind, size, args.trainer_flags)
+            config = trainer_config(kind, size, args.recipe)
             indices = np.arange(min(video.skeCount(), 4 * args.batch_size))
-            data = Training.load_pairs(video, indices, config, Training.build_memory(video, indices, config))
+            data = Training.load_pairs(video, indices, config, build_memory(video, indices, config))
             torch.manual_seed(0)
             generator = Training.prepare_module(build_generator(config), device, 1)
             optimizer = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -203,7 +198,7 @@ def bench_train(args):
                 return PoseEncoding.augment(batch, augmentation) if config["augment"] else batch
 
             fed = time_steps(step, fed_batch, steps, device)
-            dtype = step_dtype(device, config)
+            dtype = step_dtype(device)
             if dtype not in ceilings:
                 ceilings[dtype] = matmul_ceiling(device, dtype)
                 print(f"matrix product ceiling in {str(dtype).removeprefix('torch.')}: {ceilings[dtype]:.1f} GFLOP/s")
@@ -324,9 +319,8 @@ def main():
     train.add_argument("--device", default=None)
     train.add_argument("--kinds", nargs="+", default=["vanilla1", "vanilla2", "gan"],
                        choices=("vanilla1", "vanilla2", "gan"))
-    train.add_argument("--trainer-flags", default="", metavar="FLAGS",
-                       help="the trainers' options to measure with, e.g. '--no-cpu-bf16 --ndf 32' (default: none, "
-                       "the trainers' defaults)")
+    train.add_argument("--recipe", type=Path, metavar="FILE",
+                       help="measure the networks a recipe file (config/*.py) sets (default: the trainers' defaults)")
     train.add_argument("--peak-tflops", type=float, metavar="T",
                        help="the device's peak in the steps' precision as its maker states it (e.g. 989 for an "
                        "H100 or H200 in bfloat16), to report each step's share of it")

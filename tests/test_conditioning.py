@@ -5,10 +5,11 @@ import pytest
 import torch
 
 import PoseEncoding
-import Training
-from AppearanceMemory import (AppearanceMemory, ComposeWithMemory, background_plate, fill_holes, normalised,
-                              part_masks, segment_affine, warp_person)
+from AppearanceMemory import (AppearanceMemory, background_plate, fill_holes, normalised, part_masks, segment_affine,
+                              warp_person)
+from Networks import ComposeWithMemory
 from Skeleton import LIMBS, REDUCED_JOINTS, Skeleton, pose_distances
+from VideoSkeleton import split_indices
 
 
 def standing(x=0.5, y=0.5, scale=1.0, z_left=0.0, z_right=0.0):
@@ -29,8 +30,8 @@ def standing(x=0.5, y=0.5, scale=1.0, z_left=0.0, z_right=0.0):
 
 def test_limb_encoding_gives_each_limb_its_channel_and_puts_the_nearer_limb_on_top():
     skeleton = standing(z_left=-0.3, z_right=0.3)  # the left side nearer the camera
-    maps = PoseEncoding.render(skeleton, 64, "limbs")
-    assert maps.shape == (PoseEncoding.channels("limbs"), 64, 64) == (len(LIMBS) + 1, 64, 64)
+    maps = PoseEncoding.render(skeleton, 64)
+    assert maps.shape == (PoseEncoding.CHANNELS, 64, 64) == (len(LIMBS) + 1, 64, 64)
     for channel, (a, b) in enumerate(LIMBS):
         middle = np.round((skeleton.landmarks[a, :2] + skeleton.landmarks[b, :2]) / 2 * 64).astype(int)
         assert maps[channel, middle[1], middle[0]] > 100, (channel, a, b)  # lit on its own limb ...
@@ -38,8 +39,7 @@ def test_limb_encoding_gives_each_limb_its_channel_and_puts_the_nearer_limb_on_t
     assert maps[left_shin][maps[right_shin] > 0].max() == 0  # ... and nowhere on a limb far from it
     depth = maps[-1]
     assert depth[maps[left_shin] > 200].mean() > depth[maps[right_shin] > 200].mean() + 50  # nearer is brighter
-    assert PoseEncoding.render(skeleton, 64, "drawing").shape == (3, 64, 64)
-    assert PoseEncoding.picture(maps, "limbs").shape == (64, 64, 3)
+    assert PoseEncoding.picture(maps).shape == (64, 64, 3)
 
 
 def test_augmentation_moves_pose_image_and_memory_together():
@@ -62,41 +62,34 @@ def test_segment_affine_maps_the_segment_onto_the_target_segment():
     assert moved.T == pytest.approx(np.array([[50, 50], [70, 50], [50, 48]]), abs=1e-4)  # turned 90 degrees
 
 
-def test_warping_to_the_same_pose_keeps_the_person_and_blacks_out_the_rest():
+def test_warping_to_the_same_pose_keeps_the_person_and_lays_it_on_the_background():
     skeleton = standing()
-    image = np.full((64, 64, 3), 200, np.uint8)
-    warped = warp_person(image, skeleton.landmarks, skeleton.landmarks)
+    image, everywhere = np.full((64, 64, 3), 200, np.uint8), np.ones((64, 64), np.float32)
+    background = np.zeros_like(image)
+    warped = warp_person(image, skeleton.landmarks, skeleton.landmarks, everywhere, background)
     hip = np.round(skeleton.landmarks[23, :2] * 64).astype(int)
     assert warped[hip[1], hip[0]].tolist() == [200, 200, 200]
     assert warped[2, 2].tolist() == [0, 0, 0] and warped[60, 60].tolist() == [0, 0, 0]
     # Moved: the same person standing elsewhere and larger lands where the new pose is.
     elsewhere = standing(x=0.35, y=0.45, scale=1.3)
-    warped = warp_person(image, skeleton.landmarks, elsewhere.landmarks)
+    warped = warp_person(image, skeleton.landmarks, elsewhere.landmarks, everywhere, background)
     hip = np.round(elsewhere.landmarks[23, :2] * 64).astype(int)
     assert warped[hip[1], hip[0]].min() > 150
+    # Only the person's pixels move: where the mask says background, the plate shows through.
+    nowhere = np.zeros_like(everywhere)
+    assert not warp_person(image, skeleton.landmarks, elsewhere.landmarks, nowhere, background).any()
 
 
-def test_scene_memory_keeps_the_background_and_fills_in_where_the_old_person_stood():
-    here, there = standing(x=0.3), standing(x=0.7)
-    image = np.zeros((64, 64, 3), np.uint8)
-    image[:, :, 2] = 100 + np.arange(64)[None]  # a reddish background with a gradient, to see that it stays
-    image[np.max(part_masks(here.landmarks, 64), axis=0) > 0.5] = (0, 255, 0)  # a green person
-    warped = warp_person(image, here.landmarks, there.landmarks, keep_scene=True)
-    old_hip, new_hip = (np.round(s.landmarks[23, :2] * 64).astype(int) for s in (here, there))
-    assert warped[2, 60].tolist() == image[2, 60].tolist()  # background far from both people: kept
-    assert warped[old_hip[1], old_hip[0], 1] < 60 and warped[old_hip[1], old_hip[0], 2] > 80  # filled with background
-    assert warped[new_hip[1], new_hip[0]].tolist() == [0, 255, 0]  # the person, moved to the new pose
-
-
-def test_memory_finds_like_shapes_anywhere_and_never_a_frame_too_near_in_time():
+def test_memory_finds_the_like_pose_that_stood_there_and_never_a_frame_too_near_in_time():
     poses = np.stack([standing(x=0.3 + 0.01 * i).landmarks for i in range(30)])
     poses[10, 15, :2] += (0.2, -0.1)  # frame 10 raises its left wrist: a shape of its own
-    images = np.zeros((30, 32, 32, 3), np.uint8)
-    memory = AppearanceMemory(images, poses, np.arange(30), gap=5)
-    query = standing(x=0.7).landmarks
+    images, masks = np.zeros((30, 32, 32, 3), np.uint8), np.zeros((30, 32, 32), np.uint8)
+    memory = AppearanceMemory(images, poses, np.arange(30), 5, masks)
+    query = standing(x=0.4).landmarks  # where frame 10 stood, with its raised wrist
     query[15, :2] += (0.2, -0.1)
-    assert memory.nearest(query) == 10  # found by shape, though it stands elsewhere
+    assert memory.nearest(query) == 10
     assert abs(memory.nearest(query, frame=10) - 10) >= 5
+    assert memory.nearest(standing(x=0.58).landmarks) == 28  # without the wrist: the frame that stood there
     assert normalised(poses[:1])[0, 23:25, :2].mean(0) == pytest.approx([0, 0], abs=1e-6)
 
 
@@ -117,7 +110,7 @@ def test_plate_memory_lays_the_person_on_the_clean_background_with_no_ghost():
     plate = background_plate(images, masks > 0)
     seen = ~np.isnan(plate).any(-1)
     assert seen.mean() > 0.9 and np.abs(plate[seen] - background[seen]).max() <= 1  # the median is the background
-    memory = AppearanceMemory(images, poses, np.arange(30), gap=5, mode="plate", masks=masks, fps=10)
+    memory = AppearanceMemory(images, poses, np.arange(30), 5, masks, fps=10)
     assert np.abs(memory.plate(0).astype(int) - background).max() <= 1  # holes filled in from the whole video
     query = standing(x=0.7).landmarks
     chosen = memory.nearest(query)
@@ -130,9 +123,9 @@ def test_plate_memory_lays_the_person_on_the_clean_background_with_no_ghost():
 
 
 def test_a_plate_hole_takes_the_whole_video_only_where_it_shows_the_same_view():
-    """Where a plate's window never saw the background, "whole" takes the whole video's median; "agree" takes it
-    only if it matches the plate around the hole (a still camera), and else inpaints from around (a camera that
-    moved: the whole video's median there is another framing)."""
+    """Where a plate's window never saw the background, the whole video's median fills it only if it matches the
+    plate around the hole (a still camera); else the hole is inpainted from around (a camera that moved: the whole
+    video's median there is another framing)."""
     size = 64
     wall = np.zeros((size, size, 3), np.float32)
     wall[..., 1] = 80 + np.arange(size)[:, None]  # a gentle vertical gradient
@@ -140,17 +133,15 @@ def test_a_plate_hole_takes_the_whole_video_only_where_it_shows_the_same_view():
     plate = wall.copy()
     plate[24:40, 24:40] = np.nan  # the person stood here throughout the plate's window
     other_view = np.full_like(wall, 20.0)  # the median of other framings: a dark smear
-    assert np.abs(fill_holes(plate, wall, "agree").astype(int) - wall).max() <= 1
-    assert np.abs(fill_holes(plate, wall, "whole").astype(int) - wall).max() <= 1
-    assert np.abs(fill_holes(plate, other_view, "whole")[32, 32].astype(int) - 20).max() <= 1
-    inpainted = fill_holes(plate, other_view, "agree").astype(int)
+    assert np.abs(fill_holes(plate, wall).astype(int) - wall).max() <= 1
+    inpainted = fill_holes(plate, other_view).astype(int)
     assert np.abs(inpainted[32, 32] - (0, 112, 0)).max() <= 12  # from around the hole: neither smear nor mark
     assert np.abs(inpainted[:20] - wall[:20]).max() <= 1  # the rest of the plate is untouched
 
 
 def test_the_plate_follows_where_the_person_stands_not_the_remembered_frame():
     """A camera that cuts to a closer view halfway: far, the person is small on a red wall; near, larger on a blue
-    one. A near pose remembered from a far frame lies on the red plate as before, on the blue one by placement."""
+    one. A near pose remembered from a far frame lies on the blue plate, where a person of that size stood."""
     size, count = 64, 30
     far, near = np.zeros((size, size, 3), np.uint8), np.zeros((size, size, 3), np.uint8)
     far[..., 2], near[..., 0] = 200, 200
@@ -160,12 +151,10 @@ def test_the_plate_follows_where_the_person_stands_not_the_remembered_frame():
     images[masks > 0] = (0, 255, 0)
     query = standing(x=0.56, scale=1.2).landmarks
     hip = np.round(query[23, :2] * size).astype(int)
-    for plate_choice, wall in (("remembered", far), ("placement", near)):
-        memory = AppearanceMemory(images, poses, np.arange(count), gap=3, mode="plate", masks=masks, fps=1,
-                                  plate_choice=plate_choice)
-        picture = memory.recall_many([query], chosen=[5])[0].permute(1, 2, 0).numpy()
-        assert np.abs(picture[2, 2].astype(int) - wall[2, 2]).max() <= 1, plate_choice
-        assert picture[hip[1], hip[0]].tolist() == [0, 255, 0]  # the remembered person, in the pose asked for
+    memory = AppearanceMemory(images, poses, np.arange(count), 3, masks, fps=1)
+    picture = memory.recall_many([query], chosen=[5])[0].permute(1, 2, 0).numpy()
+    assert np.abs(picture[2, 2].astype(int) - near[2, 2]).max() <= 1
+    assert picture[hip[1], hip[0]].tolist() == [0, 255, 0]  # the remembered person, in the pose asked for
     assert memory.plate_index(query) == 29 and memory.plate_index(query, frame=29) == 26  # none within gap=3
     # Over a sequence that cuts from far to near, a person swaying between plates of the same framing: the plate
     # chosen pose by pose flickers, the plates chosen together change once, at the cut.
@@ -179,7 +168,7 @@ def test_the_plate_follows_where_the_person_stands_not_the_remembered_frame():
 
 def test_memory_chosen_over_a_sequence_changes_less_often_than_pose_by_pose():
     _, poses, images, masks = walking_person(count=40)
-    memory = AppearanceMemory(images, poses, np.arange(40), gap=3, mode="plate", masks=masks, fps=10)
+    memory = AppearanceMemory(images, poses, np.arange(40), 3, masks, fps=10)
     rng = np.random.default_rng(0)
     queries = poses[5:35] + rng.normal(0, 0.03, poses[5:35].shape).astype(np.float32) * [1, 1, 0, 0]
     alone = [memory.nearest(q) for q in queries]
@@ -192,16 +181,16 @@ def test_memory_chosen_over_a_sequence_changes_less_often_than_pose_by_pose():
 def test_warped_memory_lands_on_the_pose_asked_for_on_real_frames(sample_target):
     """On real sample frames: the training frame least like a held-out pose, moved part by part to that pose, covers
     its joints; the same person left where it stood does not."""
-    train, held_out = Training.split_indices(sample_target.skeCount(), 0.2)
+    train, held_out = split_indices(sample_target.skeCount(), 0.2)
     memory = AppearanceMemory.from_video(sample_target, train, 64)
     moved_cover, unmoved_cover = [], []
     for index in held_out[::4]:
         landmarks = sample_target.landmarks[index]
         far = int(np.argmax(pose_distances(landmarks, memory.landmarks)))
-        image, own_pose = memory.images[far], memory.landmarks[far]
+        image, own_pose, mask = memory.images[far], memory.landmarks[far], memory.masks[far] / 255.0
         joints = np.clip(np.round(landmarks[REDUCED_JOINTS, :2] * 64).astype(int), 0, 63)
         for pose, cover in ((landmarks, moved_cover), (own_pose, unmoved_cover)):
-            warped = warp_person(image, own_pose, pose)
+            warped = warp_person(image, own_pose, pose, mask, np.zeros_like(image))
             cover.append((warped[joints[:, 1], joints[:, 0]].sum(1) > 0).mean())
     assert np.mean(moved_cover) > 0.9 and np.mean(moved_cover) > np.mean(unmoved_cover) + 0.2, \
         (moved_cover, unmoved_cover)
@@ -219,11 +208,3 @@ def test_composition_copies_the_memory_where_the_mask_says_and_draws_elsewhere()
     out = ComposeWithMemory(Fixed())(pose_and_memory)
     assert out.shape == (2, 3, 8, 8)
     assert torch.allclose(out[..., :4], torch.tensor(-0.7)) and torch.allclose(out[..., 4:], torch.tensor(0.2))
-
-
-def test_a_config_without_the_plate_fill_gets_the_plates_it_was_trained_with(sample_target):
-    """Checkpoints from before the key filled every plate's holes from the whole video: they still get that."""
-    train, _ = Training.split_indices(sample_target.skeCount(), 0.2)
-    config = {"kind": "gan", "size": 64, "memory": "plate", "plate_choice": "placement"}
-    assert Training.build_memory(sample_target, train, config).plate_fill == "whole"
-    assert Training.build_memory(sample_target, train, {**config, "plate_fill": "agree"}).plate_fill == "agree"

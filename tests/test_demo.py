@@ -1,4 +1,5 @@
 """DanceDemo end to end on the real sample footage, and the inputs it must refuse."""
+import av
 import cv2
 import numpy as np
 import pytest
@@ -21,6 +22,9 @@ def test_demo_writes_a_playable_side_by_side_video(sample_videos, data_dir, tmp_
     assert count_frames(out) == 100
     info = VideoIO.video_info(out)
     assert (info["width"], info["height"]) == (1024, 512)
+    with av.open(str(out)) as container:  # H.264, which browsers and phones play
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"
     # The right half is a real target crop, scaled up: it matches one of the target's frames closely.
     _, frame = next(VideoIO.read_frames(out))
     generated = cv2.resize(frame[:, 512:], (256, 256), interpolation=cv2.INTER_AREA).astype(float)

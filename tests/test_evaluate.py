@@ -85,7 +85,47 @@ def test_evaluation_end_to_end_on_the_sample(trained, sample_videos, data_dir, t
     assert "ssim_person_real_person" not in rows["real"]
     for name in ("report.md", "contact_sheet.png", "metrics.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0
-    assert "| 1 nearest |" in (tmp_path / "report" / "report.md").read_text()
+    assert "| 1 nearest neighbour |" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_psnr_and_ssim_of_an_evaluation_are_those_of_independent_code(sample_videos, data_dir, sample_target,
+                                                                     tmp_path):
+    """Evaluate's PSNR and SSIM for nearest neighbour, frame by frame (--no-smooth), on the sample's held-out frames,
+    against independent code: the nearest training frame found by a plain loop over the joints, then
+    scikit-image's PSNR (all channels, peak 255) and SSIM (grey, Gaussian window of sigma 1.5) on the same 64-px
+    crops."""
+    import cv2
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    out = tmp_path / "nearest.json"
+    result = run_program("src/Evaluate.py", "--target", sample_videos[1], "--gen-type", "1", "--no-smooth",
+                         "--json", out, "--size", "64", "--data-dir", data_dir)
+    assert result.returncode == 0, result.stderr
+    row = json.loads(out.read_text())["generators"]["1"]
+
+    count = sample_target.skeCount()
+    held_out = count - round(0.2 * count)
+    joints = sample_target.landmarks[:, [0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]]
+
+    def distance(a, b):  # the visibility-weighted mean distance of the 13 joints, one joint at a time
+        weights = [min(max(ja[3], 0), 1) * min(max(jb[3], 0), 1) + 1e-3 for ja, jb in zip(joints[a], joints[b])]
+        lengths = [((ja[0] - jb[0]) ** 2 + (ja[1] - jb[1]) ** 2) ** 0.5 for ja, jb in zip(joints[a], joints[b])]
+        return sum(w * d for w, d in zip(weights, lengths)) / sum(weights)
+
+    def crop(i):
+        return cv2.resize(sample_target.readImage(i), (64, 64), interpolation=cv2.INTER_AREA)
+
+    psnrs, ssims = [], []
+    for i in range(held_out, count):
+        nearest = min(range(held_out), key=lambda j: distance(i, j))
+        real, generated = crop(i), crop(nearest)
+        psnrs.append(peak_signal_noise_ratio(real, generated, data_range=255))
+        ssims.append(structural_similarity(cv2.cvtColor(real, cv2.COLOR_BGR2GRAY),
+                                           cv2.cvtColor(generated, cv2.COLOR_BGR2GRAY), gaussian_weights=True,
+                                           sigma=1.5, use_sample_covariance=False, data_range=255))
+    assert row["psnr"] == pytest.approx(np.mean(psnrs), abs=1e-3)
+    assert row["ssim"] == pytest.approx(np.mean(ssims), abs=0.002)
+    assert 0.3 < row["ssim"] < 0.99  # real frames of one man that differ: neither noise nor copies
 
 
 def test_evaluation_refuses_a_missing_model(sample_videos, tmp_path):

@@ -4,6 +4,7 @@ import json
 import os
 import pickle
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,13 +12,13 @@ import pytest
 import torch
 
 import Checkpoints
-import Training
 import TrainingSetup
 import VideoIO
 from conftest import SMALL, assert_one_line_error, run_program
 from GenGAN import GenGAN
 from GenVanillaNN import GenVanillaNN
 from Runtime import UserError
+from VideoSkeleton import split_indices
 
 
 def test_training_writes_checkpoint_sample_grid_and_loss_plot(trained):
@@ -47,16 +48,25 @@ def test_checkpoints_load_into_generators_that_make_images(trained, sample_targe
     assert all(torch.equal(saved[k], loaded[k]) for k in saved)
 
 
-def test_resume_continues_and_refuses_what_it_cannot_continue(trained, sample_videos, data_dir):
-    target = sample_videos[1]
-    args = ["src/GenVanillaNN.py", "--target", target, "--variant", "2", *SMALL, "--data-dir", data_dir]
+def own_copy(data_dir, sample_videos, tmp_path, models=True):
+    """A copy of the sample target's cache (and its trained models) for a test that changes them."""
+    name = sample_videos[1].stem
+    shutil.copytree(data_dir / name, tmp_path / "data" / name,
+                    ignore=None if models else shutil.ignore_patterns("models"))
+    return tmp_path / "data"
+
+
+def test_resume_continues_and_refuses_what_it_cannot_continue(trained, sample_videos, data_dir, tmp_path):
+    own = own_copy(data_dir, sample_videos, tmp_path)  # the shared checkpoint stays at epoch 1 for the other tests
+    models = own / sample_videos[1].stem / "models"
+    args = ["src/GenVanillaNN.py", "--target", sample_videos[1], "--variant", "2", *SMALL, "--data-dir", own]
     assert_one_line_error(run_program(*args, "--epochs", "1"), "exists: add --resume")
     assert_one_line_error(run_program(*args, "--epochs", "1", "--resume"), "already trained 1 epochs")
-    before = torch.load(trained / "vanilla2_64.pt", weights_only=True)
+    before = torch.load(models / "vanilla2_64.pt", weights_only=True)
     result = run_program(*args, "--epochs", "2", "--resume")
     assert result.returncode == 0, result.stderr
     assert "resuming after epoch 1" in result.stdout and "epoch 2: " in result.stdout
-    after = torch.load(trained / "vanilla2_64.pt", weights_only=True)
+    after = torch.load(models / "vanilla2_64.pt", weights_only=True)
     assert after["epoch"] == 2 and len(after["history"]) == 2
     assert after["history"][0] == before["history"][0]
     assert after["optimizer"]["state"][0]["step"] > before["optimizer"]["state"][0]["step"]
@@ -64,15 +74,31 @@ def test_resume_continues_and_refuses_what_it_cannot_continue(trained, sample_vi
     result = run_program(*args, "--resume", "--time-budget", "0.1")
     assert result.returncode == 0, result.stderr
     assert "epoch 3: " in result.stdout and "time budget of 0.1 minutes spent" in result.stdout
-    resumed = torch.load(trained / "vanilla2_64.pt", weights_only=True)
+    resumed = torch.load(models / "vanilla2_64.pt", weights_only=True)
     assert resumed["epoch"] >= 3 and resumed["config"]["epochs"] is None
     changed = [a for a in args if a != "8"] + ["--epochs", "100", "--resume"]  # --ngf 8 -> --ngf
     changed[changed.index("--ngf")] = "--ngf=16"
     assert_one_line_error(run_program(*changed), "it was trained with ngf=8")
-    assert_one_line_error(run_program(*args, "--epochs", "100", "--resume", "--plate-choice", "remembered"),
-                          "it was trained with plate_choice=placement")
-    assert_one_line_error(run_program(*args, "--epochs", "100", "--resume", "--plate-fill", "whole"),
-                          "it was trained with plate_fill=agree")
+
+
+def test_a_recipe_sets_what_the_command_line_does_not_and_resuming_keeps_it(sample_videos, data_dir, sample_target,
+                                                                             tmp_path):
+    """A recipe file's settings go into the checkpoint; a resumed run keeps the checkpoint's settings unless told
+    otherwise, and a setting given on the command line wins over the recipe's."""
+    own = own_copy(data_dir, sample_videos, tmp_path, models=False)
+    recipe = tmp_path / "sharp.py"
+    recipe.write_text("# L1 and the SSIM term, eight images a step\nssim_weight = 0.5\nbatch_size = 8\n")
+    args = ["src/GenVanillaNN.py", "--baseline", "--target", sample_videos[1], "--data-dir", own]
+    result = run_program(*args, "--recipe", recipe, "--batch-size", "16", "--epochs", "1")
+    assert result.returncode == 0, result.stderr
+    path = own / sample_videos[1].stem / "models" / "baseline_64.pt"
+    config = torch.load(path, weights_only=True)["config"]
+    assert (config["ssim_weight"], config["batch_size"]) == (0.5, 16) and set(config) == {
+        "kind", *Checkpoints.DEFAULTS["baseline"]}
+    result = run_program(*args, "--resume", "--epochs", "2")
+    assert result.returncode == 0, result.stderr
+    resumed = torch.load(path, weights_only=True)
+    assert resumed["config"]["ssim_weight"] == 0.5 and "ssim" in resumed["history"][1]
 
 
 def test_without_epochs_a_time_budget_decides_how_long_and_without_either_ten_epochs():
@@ -112,8 +138,8 @@ def test_foreign_tampered_and_wrong_kind_checkpoints_are_refused(trained, sample
 
 
 def test_the_demo_remembers_every_target_frame_and_evaluation_only_the_training_ones(trained, sample_target):
-    from DanceDemo import make_generator
-    train, held = Training.split_indices(sample_target.skeCount(), 0.2)
+    from Generators import make_generator
+    train, held = split_indices(sample_target.skeCount(), 0.2)
     scored = make_generator(4, sample_target, device="cpu")
     demo = make_generator(4, sample_target, device="cpu", remember_all=True)
     assert set(scored.memory.frame_index) == set(sample_target.frame_index[train])
@@ -152,11 +178,9 @@ def test_demo_with_trained_models(trained, sample_videos, data_dir, tmp_path, ge
     assert sum(1 for _ in VideoIO.read_frames(out)) == 100
 
 
-def test_two_processes_under_torchrun(sample_videos, data_dir, tmp_path):
+def test_two_processes_under_torchrun(sample_videos, data_dir, sample_target, tmp_path):
     """DistributedDataParallel with gloo on 2 CPU processes: trains, and only rank 0 writes."""
-    own_data = tmp_path / "data"
-    shutil.copytree(data_dir / sample_videos[1].stem, own_data / sample_videos[1].stem,
-                    ignore=shutil.ignore_patterns("models"))
+    own_data = own_copy(data_dir, sample_videos, tmp_path, models=False)
     result = run_program("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "src/GenGAN.py",
                          "--target", sample_videos[1], "--epochs", "1", *SMALL, "--ndf", "8", "--device", "cpu",
                          "--data-dir", own_data)
@@ -178,9 +202,9 @@ def test_user_errors_from_the_python_api(sample_target):
         GenGAN(sample_target, loadFromFile=False)
 
 
-def test_too_few_frames_a_non_positive_time_budget_and_bad_loss_settings_are_refused(sample_videos, tmp_path):
-    """One line each, before any training: a target too short to hold frames out, a budget of 0 minutes, a
-    dropout that is not a probability and a negative loss weight."""
+def test_too_few_frames_a_non_positive_time_budget_and_bad_recipes_are_refused(sample_videos, tmp_path):
+    """One line each, before any training: a target too short to hold frames out, a budget of 0 minutes, and
+    recipes with a setting out of range, a setting the trainer does not have, or code in them."""
     short = tmp_path / "one_frame.mp4"
     _, frame = next(iter(VideoIO.read_frames(sample_videos[1])))
     with VideoIO.VideoWriter(short, 25, (frame.shape[1], frame.shape[0])) as video:
@@ -189,36 +213,48 @@ def test_too_few_frames_a_non_positive_time_budget_and_bad_loss_settings_are_ref
     assert_one_line_error(result, "too few to hold out")
     result = run_program("src/GenGAN.py", "--target", sample_videos[1], *SMALL, "--time-budget", "0",
                          "--data-dir", tmp_path)
-    assert_one_line_error(result, "--time-budget must be a positive number")
-    result = run_program("src/GenGAN.py", "--target", sample_videos[1], *SMALL, "--dropout", "1.5",
-                         "--data-dir", tmp_path)
-    assert_one_line_error(result, "--dropout is a probability")
-    result = run_program("src/GenGAN.py", "--target", sample_videos[1], *SMALL, "--trust-weight", "-1",
-                         "--data-dir", tmp_path)
-    assert_one_line_error(result, "--trust-weight, --ssim-weight and --gradient-weight must be 0 or more")
-    result = run_program("src/GenGAN.py", "--target", sample_videos[1], *SMALL, "--gradient-weight", "-1",
-                         "--data-dir", tmp_path)
-    assert_one_line_error(result, "--trust-weight, --ssim-weight and --gradient-weight must be 0 or more")
-    result = run_program("src/GenGAN.py", "--target", sample_videos[1], *SMALL, "--detail-weight", "3",
-                         "--pose-encoding", "drawing", "--data-dir", tmp_path)
-    assert_one_line_error(result, "--detail-weight must be more than 0, and other than 1 only with")
+    assert_one_line_error(result, "--time-budget must be a positive number of minutes")
+    recipes = {"trust_weight = -1\n": "trust_weight must be a number of 0 or more",
+               "trust_region = 'face'\n": "trust_region must be 'frame' or 'person'",
+               "dropout = 0.5\n": "'dropout' is not a setting of the gan trainer",
+               "ndf = 8.5\n": "--ndf must be a whole number of 1 or more",
+               "import os\n": "line 1: only `name = value` lines are allowed",
+               "size = 128 if True else 64\n": "the value of size must be a number"}
+    for text, expected in recipes.items():
+        recipe = tmp_path / "recipe.py"
+        recipe.write_text(text)
+        result = run_program("src/GenGAN.py", "--target", sample_videos[1], "--recipe", recipe, "--data-dir", tmp_path)
+        assert_one_line_error(result, expected)
+    assert not (tmp_path / sample_videos[1].stem).exists()  # all refused before the target's cache was built
+    assert_one_line_error(run_program("src/GenGAN.py", "--target", sample_videos[1], "--recipe", tmp_path / "no.py"),
+                          "cannot read recipe")
 
 
-def test_a_checkpoint_from_before_pose_encodings_still_loads(trained, sample_target, tmp_path):
-    """Checkpoints written before the pose encoding and the appearance memory existed have neither key in their
-    configuration: they load as the coloured drawing without memory, as they were trained."""
-    from GenVanillaNN import build_generator
+def test_the_recipes_in_config_are_valid_for_their_trainers():
+    """Every recipe that the README and the Makefile name reads, and makes a configuration its trainer accepts."""
+    recipes = Path(__file__).resolve().parent.parent / "config"
+    kinds = {"demo_gan.py": ["gan"], "demo_vanilla.py": ["vanilla1", "vanilla2"], "gan_30min.py": ["gan"],
+             "short_clip.py": ["gan"]}
+    assert sorted(p.name for p in recipes.glob("*.py")) == sorted(kinds)
+    for name, for_kinds in kinds.items():
+        for kind in for_kinds:
+            settings = TrainingSetup.read_recipe(recipes / name, kind)
+            assert settings, name
+            config = TrainingSetup.make_config(kind, settings)
+            assert all(config[key] == value for key, value in settings.items())
 
-    old_config = {"kind": "gan", "size": 64, "ngf": 8, "batch_size": 16, "lr": 2e-4, "val_fraction": 0.2, "seed": 0,
-                  "epochs": 1, "augment_shift": 0, "time_budget_minutes": None}
-    net = build_generator(old_config)
-    checkpoint = {**Checkpoints.checkpoint_header("gan", old_config, sample_target), "generator": net.state_dict(),
-                  "epoch": 1, "history": []}
+
+def test_a_checkpoint_of_the_older_format_is_refused_in_one_line(trained, sample_videos, data_dir, tmp_path):
+    """A checkpoint written before this version's settled recipe (format 1) is refused with the command that trains
+    a new one, not loaded with guessed settings."""
+    old = torch.load(trained / "gan_64.pt", weights_only=True)
+    old["format"] = "everybody-dance-checkpoint-1"
+    old["config"] = {key: value for key, value in old["config"].items() if key != "trust_region"}
     path = tmp_path / "old_gan_64.pt"
-    Checkpoints.save_checkpoint(path, checkpoint)
-    generator = GenGAN(sample_target, checkpoint=path, device="cpu")
-    assert generator.memory is None and generator.net.model.model[0].in_channels == 3
-    assert generator.generate(sample_target.ske[0]).shape == (64, 64, 3)
+    torch.save(old, path)
+    result = run_program("src/DanceDemo.py", "--gen-type", "4", "--source", sample_videos[0], "--target",
+                         sample_videos[1], "--checkpoint", path, "--out", tmp_path / "o.mp4", "--data-dir", data_dir)
+    assert_one_line_error(result, "written by another version of this project", "train one with python src/GenGAN.py")
 
 
 def test_the_train_bench_times_real_steps_against_a_matrix_product_in_the_steps_precision(sample_videos, data_dir,
@@ -227,9 +263,7 @@ def test_the_train_bench_times_real_steps_against_a_matrix_product_in_the_steps_
     device, in the precision the trainer's autocast runs the step in, and of a stated peak when given one."""
     import bench
 
-    cpu = torch.device("cpu")
-    assert bench.step_dtype(cpu, {"cpu_bf16": False}) == torch.float32
-    assert bench.step_dtype(cpu, {"cpu_bf16": True}) == torch.bfloat16
+    assert bench.step_dtype(torch.device("cpu")) == torch.float32
     out = tmp_path / "train.json"
     result = run_program("src/bench.py", "train", "--target", sample_videos[1], "--sizes", "64", "--kinds", "vanilla1",
                          "--steps", "2", "--peak-tflops", "2", "--data-dir", data_dir, "--json", out)
@@ -241,22 +275,3 @@ def test_the_train_bench_times_real_steps_against_a_matrix_product_in_the_steps_
     assert "of the ceiling" in result.stdout
     assert_one_line_error(run_program("src/bench.py", "train", "--target", sample_videos[1], "--peak-tflops", "0"),
                           "--peak-tflops must be a positive number")
-
-
-def test_cpu_bf16_is_refused_in_one_line_where_onednn_has_no_bfloat16(sample_videos, tmp_path, monkeypatch):
-    """Autocast's bfloat16 convolutions on a CPU that oneDNN cannot run them on take a generic path (22 times slower
-    than float32 for one layer on an AVX2 machine): refused before any data is loaded, not trained for hours."""
-    import argparse
-
-    import GenGAN
-
-    flags = ["--target", str(sample_videos[1]), *SMALL, "--cpu-bf16", "--device", "cpu", "--data-dir", str(tmp_path)]
-    parser = argparse.ArgumentParser()
-    GenGAN.add_arguments(parser, default_size=64)
-    with monkeypatch.context() as patch:
-        patch.setattr(Training, "cpu_bf16_supported", lambda: False)
-        with pytest.raises(UserError, match="no bfloat16 convolutions in oneDNN"):
-            TrainingSetup.prepare(parser.parse_args(flags), "gan", "GenGAN.py")
-    assert not list(tmp_path.iterdir())  # refused before the target's cache was built
-    if not Training.cpu_bf16_supported():  # this machine is such a CPU: the program says so in one line
-        assert_one_line_error(run_program("src/GenGAN.py", *flags), "leave the flag off")

@@ -1,5 +1,6 @@
 """Writing and reading back real .mp4 files, through PyAV's H.264 and through OpenCV's mp4v."""
 import json
+import threading
 
 import av
 import numpy as np
@@ -63,9 +64,20 @@ def test_read_frames_with_a_step_and_early_stop(tmp_path):
     path = tmp_path / "ramp.mp4"
     write_ramp(path)
     assert [i for i, _ in VideoIO.read_frames(path, step=5)] == [0, 5, 10, 15, 20]
-    for i, _ in VideoIO.read_frames(path):  # leaving the loop early must stop the decoding thread
+    before = set(threading.enumerate())
+    frames = VideoIO.read_frames(path, prefetch=2)  # a queue shorter than the video: the reader waits to put more
+    for i, _ in frames:
         if i == 2:
             break
+    readers = [thread for thread in threading.enumerate() if thread not in before]
+    assert len(readers) == 1 and readers[0].is_alive()  # still decoding ahead while the loop holds the generator
+    # Closing the generator is what leaving the loop does once it is dropped; on a thread of its own, so that a
+    # reader that never stops fails this test instead of hanging it.
+    closing = threading.Thread(target=frames.close, daemon=True)
+    closing.start()
+    closing.join(timeout=5)
+    readers[0].join(timeout=1)
+    assert not closing.is_alive() and not readers[0].is_alive()  # the decoding thread has ended
 
 
 def test_writer_refuses_paths_it_cannot_write(tmp_path):
