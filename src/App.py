@@ -115,7 +115,7 @@ def make_video(target_upload, sample_target, source_upload, sample_source, gen_t
         yield f"making the video with GEN_TYPE {gen_type} ({GEN_TYPES[gen_type].name}) ...", None, None, grid, losses
         out = folder / "out" / f"dance_gen{gen_type}_{time.strftime('%H%M%S')}.mp4"
         out.parent.mkdir(exist_ok=True)
-        frames, codec = DanceDemo(source, gen_type, target, data_dir).write(out)
+        frames, codec, _ = DanceDemo(source, gen_type, target, data_dir).write(out)
         yield f"done: {frames} frames ({codec}), {out.name}", str(out), str(out), grid, losses
     except UserError as error:  # the programs' own one line, in the page
         yield f"error: {error}", None, None, grid, losses

@@ -115,10 +115,12 @@ class DanceDemo:
                                        interpolation=cv2.INTER_AREA if image.shape[0] > panel_size else cv2.INTER_CUBIC)
             yield np.hstack([label(source_panel, "source"), generated])
 
-    def write(self, out_path, panel_size=PANEL_SIZE, show=False):
-        """Write the demo to `out_path` (.mp4); show it in a window too if asked. Returns frames written."""
+    def write(self, out_path, panel_size=PANEL_SIZE, show=False, audio=True):
+        """Write the demo to `out_path` (.mp4), with the source's soundtrack unless audio=False; show it in a window
+        too if asked. Returns (frames written, codec, whether the sound went along)."""
         frame_count = self.source.frames_processed
-        with VideoIO.VideoWriter(out_path, self.source.fps, (2 * panel_size, panel_size)) as video:
+        audio_from = self.source.video_path if audio else None
+        with VideoIO.VideoWriter(out_path, self.source.fps, (2 * panel_size, panel_size), audio_from) as video:
             for frame in tqdm(self.frames(panel_size), total=frame_count, desc="dancing", unit="frame"):
                 video.write(frame)
                 if show:
@@ -127,7 +129,7 @@ class DanceDemo:
                         break
         if show:
             cv2.destroyAllWindows()
-        return video.frames, video.codec
+        return video.frames, video.codec, video.has_audio
 
 
 def main(argv=None):
@@ -150,6 +152,8 @@ def main(argv=None):
     parser.add_argument("--no-smooth", dest="smooth", action="store_false",
                         help="use the source's raw poses (no One Euro filter, no gap filling) and, for GEN_TYPE 1, "
                         "the nearest frame for each pose alone instead of a coherent sequence")
+    parser.add_argument("--no-audio", dest="audio", action="store_false",
+                        help="leave the source's soundtrack out (by default it goes along, in step with the frames)")
     args = parser.parse_args(argv)
 
     check_gen_type(args.gen_type)  # before any long work
@@ -173,9 +177,10 @@ def main(argv=None):
         print(f"GEN_TYPE {args.gen_type}: {demo.generator.checkpoint_path} ({demo.generator.size} px, "
               f"on {demo.generator.device})")
     started = time.perf_counter()
-    frames, codec = demo.write(out, args.size, args.show)
+    frames, codec, with_audio = demo.write(out, args.size, args.show, args.audio)
     seconds = time.perf_counter() - started
-    print(f"wrote {out}: {frames} frames ({codec}), {frames / seconds:.1f} frames/s")
+    print(f"wrote {out}: {frames} frames ({codec}" + (", with the source's audio" if with_audio else "") +
+          f"), {frames / seconds:.1f} frames/s")
 
 
 if __name__ == "__main__":

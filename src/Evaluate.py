@@ -281,7 +281,7 @@ def evaluate(args):
                                          smooth=args.smooth)
                         out = Path(args.report or args.data_dir) / f"evaluate_demo_{name}.mp4"
                         started = time.perf_counter()
-                        frames, _ = demo.write(out)
+                        frames = demo.write(out)[0]
                         row["demo_fps"] = frames / (time.perf_counter() - started)
                         out.unlink()
             results[name] = row

@@ -53,7 +53,8 @@ def picture(maps):
 # ---- augmentation -----------------------------------------------------------------------------------------------
 
 # Per sample: zoom by 0.85 to 1.25 (a camera that reframes, a person nearer or farther), shift by up to 8% of the
-# side, turn by up to 5 degrees. Off by default: it pays on short clips only (RESULTS.md, "Augmentation").
+# side, turn by up to 5 degrees. Off by default: it pays on short clips only (RESULTS.md, "Augmentation on the short
+# clip").
 SCALE_RANGE = (0.85, 1.25)
 MAX_SHIFT = 0.08
 MAX_ROTATION_DEGREES = 5.0

@@ -80,8 +80,11 @@ def check_writable(path):
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UserError(f"cannot create the folder for output '{path}': {error.strerror}") from None
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"cannot write output '{path}': folder '{parent}' is not writable")
+    try:  # a file, made and removed: the permission bits alone say nothing of a read-only file system, or to root
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot write output '{path}': folder '{parent}' is not writable ({error.strerror})") from None
 
 
 @contextlib.contextmanager

@@ -80,7 +80,7 @@ def bench_spine(args):
     demo = DanceDemo(args.source, 1, args.target, args.data_dir)
     out = args.data_dir / "bench_demo.mp4"
     started = time.perf_counter()
-    frames, codec = demo.write(out, panel_size=256)  # the README's row: 256-px panels
+    frames, codec, _ = demo.write(out, panel_size=256)  # 256-px panels, as every earlier record (RESULTS.md, "Speed")
     results["demo"] = {"frames": frames, "codec": codec, "fps": frames / (time.perf_counter() - started)}
     out.unlink()
 

@@ -1,4 +1,6 @@
 """DanceDemo end to end on the real sample footage, and the inputs it must refuse."""
+from pathlib import Path
+
 import av
 import cv2
 import numpy as np
@@ -68,6 +70,7 @@ def test_show_without_a_display_still_writes_the_video(sample_videos, data_dir, 
     ("empty file", "is empty"),
     ("unknown gen type", "unknown GEN_TYPE 9"),
     ("unwritable output", "cannot create the folder"),
+    ("read-only folder", "is not writable"),
     ("not mp4", "must end in .mp4"),
 ])
 def test_demo_refuses_bad_input_in_one_line(sample_videos, data_dir, tmp_path, case, expected):
@@ -86,6 +89,10 @@ def test_demo_refuses_bad_input_in_one_line(sample_videos, data_dir, tmp_path, c
     elif case == "unwritable output":
         (tmp_path / "file").write_text("x")
         args["--out"] = tmp_path / "file" / "o.mp4"
+    elif case == "read-only folder":  # a folder that exists, which even root cannot write in
+        if not Path("/proc").is_dir():
+            pytest.skip("no /proc here")
+        args["--out"] = Path("/proc/o.mp4")
     elif case == "not mp4":
         args["--out"] = tmp_path / "o.gif"
     result = run_program("src/DanceDemo.py", *[str(x) for pair in args.items() for x in pair],
@@ -112,3 +119,25 @@ def test_demo_rebuilds_a_corrupt_cache_and_still_works(sample_videos, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "manifest is unreadable" in result.stdout
     assert count_frames(out) == 100
+
+
+def test_the_dance_carries_the_source_s_sound_in_step_unless_asked_not_to(sample_videos, data_dir, tmp_path):
+    """The sample's source camera given a soundtrack (a tone from 0.5 s on): the demo's video carries it, as long as
+    the video within one frame and with the tone still at 0.5 s; with --no-audio, no sound."""
+    from test_videoio import sound_of, write_with_sound
+
+    images = [cv2.resize(frame, (540, 960)) for _, frame in VideoIO.read_frames(sample_videos[0])]
+    source = write_with_sound(tmp_path / "with_sound.mp4", frames=len(images), fps=60, beep_at=0.5, size=(540, 960),
+                              images=images)
+    for flags, expect_sound in (([], True), (["--no-audio"], False)):
+        out = tmp_path / f"dance{len(flags)}.mp4"
+        result = run_program("src/DanceDemo.py", "--source", source, "--target", sample_videos[1], "--out", out,
+                             "--data-dir", data_dir, "--size", "128", *flags)
+        assert result.returncode == 0, result.stderr
+        assert ("with the source's audio" in result.stdout) == expect_sound
+        video_seconds, audio_seconds, onset = sound_of(out)
+        assert video_seconds == pytest.approx(100 / 60, abs=1 / 60)
+        if expect_sound:
+            assert audio_seconds == pytest.approx(video_seconds, abs=1 / 60) and onset == pytest.approx(0.5, abs=1 / 60)
+        else:
+            assert audio_seconds is None
