@@ -88,7 +88,7 @@ def train(kind, target, data_dir, minutes):
         raise UserError(errors[-1] if errors else f"training stopped with exit status {process.returncode}")
 
 
-def make_video(target_upload, sample_target, source_upload, sample_source, gen_type, minutes, retrain, root,
+def make_video(target_upload, sample_target, source_upload, sample_source, gen_type, minutes, retrain, layout, root,
                request: gr.Request, progress=gr.Progress(track_tqdm=True)):
     """The button's work, as a stream of (status, video, download, sample grid, loss plot) updates."""
     folder = session_folder(root, request)
@@ -115,7 +115,7 @@ def make_video(target_upload, sample_target, source_upload, sample_source, gen_t
         yield f"making the video with GEN_TYPE {gen_type} ({GEN_TYPES[gen_type].name}) ...", None, None, grid, losses
         out = folder / "out" / f"dance_gen{gen_type}_{time.strftime('%H%M%S')}.mp4"
         out.parent.mkdir(exist_ok=True)
-        frames, codec, _ = DanceDemo(source, gen_type, target, data_dir).write(out)
+        frames, codec, _ = DanceDemo(source, gen_type, target, data_dir).write(out, layout=layout)
         yield f"done: {frames} frames ({codec}), {out.name}", str(out), str(out), grid, losses
     except UserError as error:  # the programs' own one line, in the page
         yield f"error: {error}", None, None, grid, losses
@@ -158,6 +158,8 @@ def build(root):
                                 elem_id="gen_type")
             minutes = gr.Slider(1, 60, value=5, step=1, label="training minutes (GEN_TYPE 2-4)")
             retrain = gr.Checkbox(label="train anew even if this target has a model", value=False)
+        layout = gr.Radio([("source beside the result", "side-by-side"), ("the target's whole frame", "target")],
+                          value="side-by-side", label="video", elem_id="layout")
         run = gr.Button("Make the video", variant="primary", elem_id="run")
         status = gr.Textbox(label="status", interactive=False, elem_id="status")
         with gr.Row():
@@ -171,7 +173,7 @@ def build(root):
         scores = gr.Markdown()
         root_state = gr.State(str(root))
         inputs = [target, sample_target, source, sample_source, gen_type]
-        run.click(make_video, inputs + [minutes, retrain, root_state], [status, video, download, grid, losses],
+        run.click(make_video, inputs + [minutes, retrain, layout, root_state], [status, video, download, grid, losses],
                   concurrency_limit=2)
         scores_button.click(score, inputs + [root_state], scores, concurrency_limit=2)
     return page

@@ -27,6 +27,7 @@ from Generators import GEN_TYPES, check_gen_type, make_generator
 from Runtime import DEFAULT_DATA_DIR, REPO_DIR, UserError, check_writable, run_main
 from Skeleton import Skeleton, body_frame, retarget
 from Smoothing import smooth_poses
+from TargetFrame import TargetFrame
 from VideoSkeleton import VideoSkeleton
 
 SAMPLE_SOURCE = DEFAULT_DATA_DIR / "sample" / "pose2sim_cam01.mp4"
@@ -34,6 +35,7 @@ SAMPLE_TARGET = DEFAULT_DATA_DIR / "sample" / "pose2sim_cam02.mp4"
 # Each panel's height: twice a network's 256 px. H.264 on a 256-px panel costs the generated person detail that
 # MediaPipe needs; scaled up first, the codec's losses are finer than that (RESULTS.md, "Built-in sample").
 PANEL_SIZE = 512
+LAYOUTS = ("side-by-side", "target")  # the source beside the generated crop, or the target's whole frame
 
 
 def source_poses(source, target, smooth=True):
@@ -82,6 +84,7 @@ class DanceDemo:
             steps = self.generator.sequence_steps([self.poses[f] for f in self.pose_frames])
             self.steps = dict(zip(self.pose_frames, steps))
         self.ahead = {}  # a network's images generated ahead, in one batch, by source frame
+        self._canvas = None
 
     def generate(self, frame, batch_size=32):
         """The generated target for source frame `frame` (BGR uint8), or None if it has no pose."""
@@ -99,12 +102,34 @@ class DanceDemo:
             self.ahead = dict(zip(upcoming, images))
         return self.ahead.pop(frame)
 
-    def frames(self, panel_size=PANEL_SIZE):
-        """Yield one side-by-side frame (panel_size high, 2 * panel_size wide) per frame of the source video."""
+    def moment(self, frame):
+        """The target frame whose surroundings suit the person generated for source frame `frame`: nearest
+        neighbour's frame shown, a network's plate, else where the target stood in the same place and size."""
+        pose, step = self.poses[frame], self.steps.get(frame)
+        if isinstance(self.generator, GenNearest):
+            shown = step[0] if step else int(np.searchsorted(self.generator.indices, self.generator.nearest(pose)[0]))
+            return int(self.generator.frames[shown])
+        memory = self.generator.memory
+        if memory is None:
+            return self.canvas.moment_of(pose.landmarks)
+        plate = step[1] if step else memory.plate_index(pose.landmarks)
+        return int(memory.frame_index[plate])
+
+    def frames(self, panel_size=PANEL_SIZE, layout="side-by-side"):
+        """Yield (time in seconds, picture) for each frame of the source video: side by side, the source and the
+        generated target, each panel_size high; or the target's whole frame with the generated person in it (layout
+        "target"). The time is the source frame's own, so that a phone's variable frame rate stays in step."""
         source_skeletons = dict(zip(self.source.frame_index.tolist(), self.source.ske))
-        for index, frame in VideoIO.read_frames(self.source.video_path):
-            source_panel = cv2.resize(self.source.crop(frame), (panel_size, panel_size), interpolation=cv2.INTER_AREA)
+        for index, frame, time in VideoIO.read_frames(self.source.video_path, with_time=True):
             image = self.generate(index)
+            if layout == "target":
+                if image is None:  # no pose to follow: the target's own background
+                    yield time, self.canvas.background(self.last_moment)
+                else:
+                    self.last_moment = self.moment(index)
+                    yield time, self.canvas.compose(image, self.poses[index].landmarks, self.last_moment)
+                continue
+            source_panel = cv2.resize(self.source.crop(frame), (panel_size, panel_size), interpolation=cv2.INTER_AREA)
             if image is None:  # MediaPipe found nobody in this frame, and no gap filling could: say so
                 label(source_panel, "no person found", (0, 0, 255))
                 generated = label(np.full_like(source_panel, 64), "no pose to follow", (0, 0, 255))
@@ -113,16 +138,25 @@ class DanceDemo:
                     source_skeletons[index].draw(source_panel)
                 generated = cv2.resize(image, (panel_size, panel_size),
                                        interpolation=cv2.INTER_AREA if image.shape[0] > panel_size else cv2.INTER_CUBIC)
-            yield np.hstack([label(source_panel, "source"), generated])
+            yield time, np.hstack([label(source_panel, "source"), generated])
 
-    def write(self, out_path, panel_size=PANEL_SIZE, show=False, audio=True):
-        """Write the demo to `out_path` (.mp4), with the source's soundtrack unless audio=False; show it in a window
-        too if asked. Returns (frames written, codec, whether the sound went along)."""
+    @property
+    def canvas(self):
+        """The target's whole frame (TargetFrame), made when the "target" layout first needs it."""
+        if self._canvas is None:
+            self._canvas = TargetFrame(self.target)
+        return self._canvas
+
+    def write(self, out_path, panel_size=PANEL_SIZE, show=False, audio=True, layout="side-by-side"):
+        """Write the demo to `out_path` (.mp4) in a LAYOUTS layout, with the source's soundtrack unless audio=False;
+        show it in a window too if asked. Returns (frames written, codec, whether the sound went along)."""
         frame_count = self.source.frames_processed
         audio_from = self.source.video_path if audio else None
-        with VideoIO.VideoWriter(out_path, self.source.fps, (2 * panel_size, panel_size), audio_from) as video:
-            for frame in tqdm(self.frames(panel_size), total=frame_count, desc="dancing", unit="frame"):
-                video.write(frame)
+        size = self.canvas.size if layout == "target" else (2 * panel_size, panel_size)
+        self.last_moment = int(self.target.frame_index[0])  # the background shown before the first pose
+        with VideoIO.VideoWriter(out_path, self.source.fps, size, audio_from) as video:
+            for time, frame in tqdm(self.frames(panel_size, layout), total=frame_count, desc="dancing", unit="frame"):
+                video.write(frame, time)
                 if show:
                     cv2.imshow(f"DanceDemo GEN_TYPE {self.gen_type} (q quits)", frame)
                     if cv2.waitKey(1) & 0xFF == ord("q"):
@@ -152,6 +186,9 @@ def main(argv=None):
     parser.add_argument("--no-smooth", dest="smooth", action="store_false",
                         help="use the source's raw poses (no One Euro filter, no gap filling) and, for GEN_TYPE 1, "
                         "the nearest frame for each pose alone instead of a coherent sequence")
+    parser.add_argument("--layout", choices=LAYOUTS, default="side-by-side",
+                        help="side-by-side: the source with its pose beside the generated target, each --size high "
+                        "(default); target: the target's whole frame, its size and shape, with the generated person")
     parser.add_argument("--no-audio", dest="audio", action="store_false",
                         help="leave the source's soundtrack out (by default it goes along, in step with the frames)")
     args = parser.parse_args(argv)
@@ -177,7 +214,7 @@ def main(argv=None):
         print(f"GEN_TYPE {args.gen_type}: {demo.generator.checkpoint_path} ({demo.generator.size} px, "
               f"on {demo.generator.device})")
     started = time.perf_counter()
-    frames, codec, with_audio = demo.write(out, args.size, args.show, args.audio)
+    frames, codec, with_audio = demo.write(out, args.size, args.show, args.audio, args.layout)
     seconds = time.perf_counter() - started
     print(f"wrote {out}: {frames} frames ({codec}" + (", with the source's audio" if with_audio else "") +
           f"), {frames / seconds:.1f} frames/s")

@@ -46,8 +46,9 @@ def video_info(path):
     return info
 
 
-def read_frames(path, step=1, prefetch=16):
-    """Yield (frame_index, BGR frame) for every `step`-th frame, decoded ahead on a background thread.
+def read_frames(path, step=1, prefetch=16, with_time=False):
+    """Yield (frame_index, BGR frame) for every `step`-th frame, decoded ahead on a background thread; with_time=True,
+    (frame_index, BGR frame, its time in seconds), which a variable-frame-rate video (a phone's) needs.
 
     Frames in between are grabbed but not decoded to pixels, which is much cheaper. The frame count a container
     states can be wrong, so the end is wherever decoding stops.
@@ -72,7 +73,8 @@ def read_frames(path, step=1, prefetch=16):
             while not stop.is_set():
                 if index % step == 0:
                     ok, frame = capture.read()
-                    if not ok or not put((index, frame)):
+                    item = (index, frame, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000) if with_time else (index, frame)
+                    if not ok or not put(item):
                         break
                 elif not capture.grab():
                     break
@@ -102,6 +104,9 @@ def file_fingerprint(path, chunk=4 << 20):
             file.seek(max(chunk, size - chunk))
             digest.update(file.read(chunk))
     return digest.hexdigest()
+
+
+TIME_BASE = Fraction(1, 90000)  # the unit of the output's frame times: MPEG's 90 kHz clock
 
 
 def h264_available():
@@ -255,7 +260,7 @@ class VideoWriter:
         check_writable(self.path)
         self.fps, self.frame_size = float(fps), tuple(frame_size)  # (width, height)
         self.partial = self.path.with_name(f".{self.path.stem}.partial.mp4")
-        self.frames, self.audio = 0, None
+        self.frames, self.audio, self.end = 0, None, 0.0
         width, height = self.frame_size
         if h264_available() and width % 2 == 0 and height % 2 == 0:  # yuv420p needs even sides
             import av
@@ -265,6 +270,7 @@ class VideoWriter:
                 raise UserError(f"cannot write output '{self.path}': {error.strerror}") from None
             self.rate = Fraction(self.fps).limit_denominator(1001)
             self.stream = self.container.add_stream("libx264", rate=self.rate)
+            self.stream.codec_context.time_base = TIME_BASE  # fine enough for a phone's frame times
             self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
             self.stream.options = {"crf": "18", "preset": "fast"}
             # Tagged as what write() makes, so that no player guesses another matrix: FFmpeg's codes 1 (limited
@@ -284,7 +290,9 @@ class VideoWriter:
                 raise UserError(f"OpenCV cannot write '{self.partial}'")
             self.codec = "mp4v"
 
-    def write(self, frame):
+    def write(self, frame, time=None):
+        """Add a frame, shown at `time` seconds (a source's own frame time, for a variable frame rate), or else one
+        frame after the last."""
         if (frame.shape[1], frame.shape[0]) != self.frame_size:
             raise ValueError(f"frame of {frame.shape[1]}x{frame.shape[0]} written to a {self.frame_size} video")
         if self.codec == "h264":
@@ -292,11 +300,13 @@ class VideoWriter:
             # OpenCV's BT.601 conversion (limited range): PyAV's own bgr24 path (swscale) shifted the colours by up
             # to 5 levels (mid-grey came back as 123, 126, 124), which made generated people harder to detect.
             picture = av.VideoFrame.from_ndarray(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
-            picture.pts, picture.time_base = self.frames, 1 / self.rate
+            start = self.end if time is None else max(float(time), self.end - 1 / self.rate + 1e-3)
+            picture.pts, picture.time_base = round(start / TIME_BASE), TIME_BASE
+            self.end = start + 1 / self.rate  # where this frame ends, until the next one says otherwise
             for packet in self.stream.encode(picture):
                 self.container.mux(packet)
             if self.audio:
-                self.audio.write_until((self.frames + 1) / self.rate)
+                self.audio.write_until(self.end)
         else:
             self.encoder.write(frame)
         self.frames += 1
@@ -306,7 +316,7 @@ class VideoWriter:
             for packet in self.stream.encode():  # flush the frames the encoder still holds
                 self.container.mux(packet)
             if self.audio:
-                self.audio.close(self.frames / self.rate)
+                self.audio.close(self.end)
             self.container.close()
         else:
             self.encoder.release()

@@ -141,3 +141,82 @@ def test_the_dance_carries_the_source_s_sound_in_step_unless_asked_not_to(sample
             assert audio_seconds == pytest.approx(video_seconds, abs=1 / 60) and onset == pytest.approx(0.5, abs=1 / 60)
         else:
             assert audio_seconds is None
+
+
+def test_the_target_layout_gives_the_target_s_whole_frame_with_no_seam(sample_videos, data_dir, sample_target,
+                                                                       tmp_path):
+    """--layout target: the target's own size and shape (the sample's portrait 1080 x 1920), its background as it
+    is outside the crop box, and no seam at the box's edges: the step across each edge inside the picture is no
+    larger than in the target's real frame at the same place."""
+    source, target = sample_videos
+    out = tmp_path / "whole.mp4"
+    result = run_program("src/DanceDemo.py", "--layout", "target", "--source", source, "--target", target,
+                         "--out", out, "--data-dir", data_dir)
+    assert result.returncode == 0, result.stderr
+    frames = [frame for _, frame in VideoIO.read_frames(out)]
+    real = [frame for _, frame in VideoIO.read_frames(target)]
+    assert len(frames) == 100 and frames[0].shape == real[0].shape == (1920, 1080, 3)
+    x0, y0, side = sample_target.crop_box
+    top, bottom, right = max(y0, 0), min(y0 + side, 1920), min(x0 + side, 1080)
+    outside = np.ones((1920, 1080), bool)
+    outside[top:bottom, max(x0, 0):right] = False
+    assert outside.mean() > 0.3  # the sample's box leaves a good part of the frame outside it
+    assert np.mean([np.abs(f.astype(float) - r)[outside].mean() for f, r in zip(frames, real)]) < 4
+
+    def steps_across_edges(image):
+        grey = image.astype(float).mean(2)
+        steps = []
+        if y0 > 0:
+            steps.append(np.abs(grey[top] - grey[top - 1])[max(x0, 0):right].mean())
+        if bottom < 1920:
+            steps.append(np.abs(grey[bottom] - grey[bottom - 1])[max(x0, 0):right].mean())
+        if right < 1080:
+            steps.append(np.abs(grey[:, right] - grey[:, right - 1])[top:bottom].mean())
+        return np.array(steps)
+
+    for index in (10, 50, 90):
+        assert len(steps_across_edges(frames[index])) >= 2
+        assert (steps_across_edges(frames[index]) < 1.5 * steps_across_edges(real[index]) + 0.5).all(), index
+
+
+def test_a_variable_frame_rate_source_keeps_its_frame_times_and_its_sound_in_step(sample_videos, data_dir, tmp_path):
+    """A phone-like source whose frames come at uneven intervals (1/60 s, then 1/20 s, in turn), with a tone from
+    1 s on: every frame of the dance is shown at its source frame's own time, and the sound stays in step."""
+    from fractions import Fraction
+
+    from test_videoio import sound_of
+
+    images = [cv2.resize(frame, (540, 960)) for _, frame in VideoIO.read_frames(sample_videos[0])]
+    times = np.cumsum([0] + [1 / 60 if i % 2 else 1 / 20 for i in range(len(images) - 1)])
+    source = tmp_path / "phone.mp4"
+    with av.open(str(source), "w") as container:
+        video = container.add_stream("libx264", rate=30)
+        video.width, video.height, video.pix_fmt = 540, 960, "yuv420p"
+        video.codec_context.time_base = Fraction(1, 600)
+        audio = container.add_stream("aac", rate=44100)
+        t = np.arange(int((times[-1] + 1 / 20) * 44100)) / 44100
+        tone = np.where(t >= 1.0, 0.5 * np.sin(2 * np.pi * 440 * t), 0).astype(np.float32)[None].repeat(2, 0)
+        for start in range(0, tone.shape[1], 1024):
+            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, start:start + 1024]), format="fltp",
+                                               layout="stereo")
+            chunk.sample_rate, chunk.pts = 44100, start
+            for packet in audio.encode(chunk):
+                container.mux(packet)
+        for image, time in zip(images, times):
+            picture = av.VideoFrame.from_ndarray(image, format="bgr24")
+            picture.pts, picture.time_base = round(time * 600), Fraction(1, 600)
+            for packet in video.encode(picture):
+                container.mux(packet)
+        for stream in (video, audio):
+            for packet in stream.encode():
+                container.mux(packet)
+    out = tmp_path / "dance.mp4"
+    result = run_program("src/DanceDemo.py", "--source", source, "--target", sample_videos[1], "--out", out,
+                         "--data-dir", data_dir, "--size", "128")
+    assert result.returncode == 0, result.stderr
+    with av.open(str(out)) as container:
+        shown = sorted(float(frame.time) for frame in container.decode(video=0))
+    assert len(shown) == len(images)
+    assert np.abs(np.array(shown) - times).max() < 0.002
+    _, audio_seconds, onset = sound_of(out)
+    assert onset == pytest.approx(1.0, abs=1 / 60) and audio_seconds == pytest.approx(times[-1] + 1 / 20, abs=0.05)

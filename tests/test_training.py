@@ -167,15 +167,17 @@ def test_a_network_dissolves_a_change_of_remembered_frame_in_the_pose_asked_for(
     assert np.abs(generator.generate_sequence(poses)[5] - alone).max() <= 1
 
 
-@pytest.mark.parametrize("gen_type", [2, 3, 4])
-def test_demo_with_trained_models(trained, sample_videos, data_dir, tmp_path, gen_type):
+@pytest.mark.parametrize("gen_type, layout", [(2, "side-by-side"), (3, "side-by-side"), (4, "side-by-side"),
+                                              (2, "target"), (4, "target")])
+def test_demo_with_trained_models(trained, sample_videos, data_dir, tmp_path, gen_type, layout):
     source, target = sample_videos
     out = tmp_path / f"gen{gen_type}.mp4"
     result = run_program("src/DanceDemo.py", "--gen-type", gen_type, "--source", source, "--target", target,
-                         "--out", out, "--data-dir", data_dir, "--device", "cpu")
+                         "--out", out, "--data-dir", data_dir, "--device", "cpu", "--layout", layout)
     assert result.returncode == 0, result.stderr
     assert f"wrote {out}: 100 frames" in result.stdout
-    assert sum(1 for _ in VideoIO.read_frames(out)) == 100
+    frames = [frame for _, frame in VideoIO.read_frames(out)]
+    assert len(frames) == 100 and frames[0].shape == ((1920, 1080, 3) if layout == "target" else (512, 1024, 3))
 
 
 def test_two_processes_under_torchrun(sample_videos, data_dir, sample_target, tmp_path):
