@@ -21,6 +21,7 @@ only alike, as it will have to on poses it has never seen. Over a sequence (Danc
 frames and the plates are chosen together (Sequence.py), so they do not flicker.
 """
 import warnings
+from collections import OrderedDict
 
 import cv2
 import numpy as np
@@ -53,6 +54,7 @@ MEMORY_CANDIDATES, MEMORY_JUMP_WEIGHT, MEMORY_JUMP_FLOOR = 8, 1.0, 0.01
 PLATE_WINDOW_SECONDS = 3.0  # a plate is the median of the training frames this close in time to its moment
 PLATE_STEP_SECONDS = 0.5    # one plate per this much video; a frame uses the nearest one
 PLATE_SAMPLES = 48          # at most this many frames per median (evenly spaced in the window)
+PLATES_KEPT = 256           # at most this many plates kept (the most recently used): bounded on a long video
 # Over a sequence, the cost of changing the plate, in placement()'s units (fractions of the crop): a change must save
 # this much placement distance summed over the frames it serves, so the background does not flicker between two
 # plates of nearly the same framing when the person stands between them.
@@ -166,35 +168,39 @@ def fill_holes(plate, fallback):
 
 
 class AppearanceMemory:
-    """The target's training frames (crops at `size`, their poses and person masks), recalled warped to a new pose.
+    """The target's training frames (their poses, and their crops and masks at one size), recalled warped to a new
+    pose.
 
-    images: (N, size, size, 3) BGR uint8; landmarks: (N, 33, 4) in crop coordinates; frame_index: (N,) frame
-    numbers in the video; gap: frames within this many of a frame are never its memory; masks: (N, size, size)
-    uint8 person masks; fps: frames per second, for the plates' windows.
+    landmarks: (N, 33, 4) in crop coordinates; frame_index: (N,) frame numbers in the video; gap: frames within this
+    many of a frame are never its memory; crops: what reads the pictures (a VideoSkeleton.CropCache: image(i) BGR
+    uint8 and mask(i) uint8 0..255, both crops.size square), of the video's frames `indices` (N,); fps: frames per
+    second, for the plates' windows.
     """
 
-    def __init__(self, images, landmarks, frame_index, gap, masks, fps=30.0):
-        self.images, self.landmarks, self.masks = images, landmarks, masks
-        self.frame_index, self.gap, self.fps = np.asarray(frame_index), int(gap), float(fps)
+    def __init__(self, landmarks, frame_index, gap, crops, indices, fps=30.0):
+        self.landmarks, self.crops, self.indices = landmarks, crops, np.asarray(indices)
+        self.frame_index, self.gap, self.fps, self.size = np.asarray(frame_index), int(gap), float(fps), crops.size
         self.shapes, self.placements = normalised(landmarks), placement(landmarks)
         # Each frame's plate: the number of its nearest PLATE_STEP_SECONDS mark.
         self.plate_step = max(1, round(PLATE_STEP_SECONDS * self.fps))
         self.plate_numbers = np.round((self.frame_index - self.frame_index.min()) / self.plate_step).astype(int)
-        self.plates = {}  # plate number -> plate, made when first needed
+        self.plates = OrderedDict()  # plate number -> plate, made when first needed, the most recent kept
         self.whole_plate = None  # every frame's median: what fills a plate where its window saw no background
 
     @classmethod
-    def from_video(cls, video, indices, size):
-        """Memory of frames `indices` of a VideoSkeleton (the training frames), at `size` pixels."""
-        def resized(image):
-            return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-
-        images = np.stack([resized(video.readImage(i)) for i in indices])
-        masks = np.stack([resized(video.readMask(i)) for i in indices])
+    def from_video(cls, video, indices, crops):
+        """Memory of frames `indices` of a VideoSkeleton (the training frames), its pictures read by `crops` (a
+        VideoSkeleton.CropCache of that video)."""
         # A second of video, but at most a quarter of the frames: in a short video every frame keeps others to
         # remember, instead of falling back on itself.
         gap = max(1, min(round(video.fps), len(indices) // 4))
-        return cls(images, video.landmarks[indices], video.frame_index[indices], gap, masks, video.fps)
+        return cls(video.landmarks[indices], video.frame_index[indices], gap, crops, indices, video.fps)
+
+    def image(self, k):
+        return self.crops.image(self.indices[k])
+
+    def mask(self, k):
+        return self.crops.mask(self.indices[k])
 
     # ---- which frame to remember, on which plate ----
 
@@ -245,26 +251,30 @@ class AppearanceMemory:
     def plate(self, index):
         """The background plate of remembered frame `index`: that of the nearest PLATE_STEP_SECONDS mark."""
         number = int(self.plate_numbers[index])
-        if number not in self.plates:
+        if number in self.plates:
+            self.plates.move_to_end(number)
+        else:
             if self.whole_plate is None:
-                self.whole_plate = self._median(np.arange(len(self.images)))
+                self.whole_plate = self._median(np.arange(len(self.landmarks)))
             centre = self.frame_index.min() + number * self.plate_step
             window = np.flatnonzero(np.abs(self.frame_index - centre) <= PLATE_WINDOW_SECONDS * self.fps)
             self.plates[number] = fill_holes(self._median(window), self.whole_plate)
+            if len(self.plates) > PLATES_KEPT:
+                self.plates.popitem(last=False)
         return self.plates[number]
 
     def _median(self, indices):
         chosen = indices[np.linspace(0, len(indices) - 1, min(PLATE_SAMPLES, len(indices))).round().astype(int)]
         # The mask's soft rim, stray hair and the shadow at the feet count as the person too: grown by 1/64 side.
         grow = np.ones((3, 3), np.uint8)
-        person = np.stack([cv2.dilate((self.masks[i] > 32).astype(np.uint8), grow,
-                                      iterations=max(1, self.images.shape[1] // 64)) for i in chosen]) > 0
-        return background_plate(self.images[chosen], person)
+        person = np.stack([cv2.dilate((self.mask(k) > 32).astype(np.uint8), grow,
+                                      iterations=max(1, self.size // 64)) for k in chosen]) > 0
+        return background_plate(np.stack([self.image(k) for k in chosen]), person)
 
     def picture(self, index, landmarks, plate_index):
         """Remembered frame `index` with its person warped to pose `landmarks` (33, 4), laid on the plate of frame
         `plate_index`: BGR uint8, size x size."""
-        return warp_person(self.images[index], self.landmarks[index], landmarks, self.masks[index] / 255.0,
+        return warp_person(self.image(index), self.landmarks[index], landmarks, self.mask(index) / 255.0,
                            self.plate(plate_index))
 
     def recall(self, landmarks, frame=None):

@@ -43,12 +43,13 @@ import torch
 
 import Metrics
 from DanceDemo import DanceDemo, source_poses
+from Detection import REDETECT_PAD, REDETECT_SIDE, Redetector
 from GenNearest import GenNearest
 from Generators import GEN_TYPES, TrainedGenerator, make_generator
 from Networks import to_unit
 from Runtime import DEFAULT_DATA_DIR, UserError, native_stderr_silenced, pick_device, run_main
 from Skeleton import REDUCED_JOINTS, torso_length
-from VideoSkeleton import REDETECT_PAD, REDETECT_SIDE, Redetector, VideoSkeleton, split_indices
+from VideoSkeleton import VideoSkeleton, split_indices
 
 
 # ---- re-detection -----------------------------------------------------------------------------------------------
@@ -120,7 +121,7 @@ def person_ssim_breakdown(generated, real, masks, driving, size, larger):
     ssim_person over the held-out frames whose person is larger than in any training frame (`larger`, (N,) bool:
     the camera zoomed in or the person came closer, so the generator must extrapolate) and over the others."""
     def laid(person, background):
-        return [np.clip(m[..., None] * p + (1 - m[..., None]) * b, 0, 255).astype(np.uint8)
+        return [np.clip(m[..., None] / 255 * p + (1 - m[..., None] / 255) * b, 0, 255).astype(np.uint8)
                 for p, b, m in zip(person, background, masks)]
 
     per_frame = person_ssims(generated, real, driving, size)
@@ -224,17 +225,30 @@ def make_row_generator(name, target, train_indices, val_fraction, device):
     return generator
 
 
+RUN_FRAMES = 10  # a long video's held-out frames are scored in runs of this many consecutive frames
+
+
+def scored_frames(held, most):
+    """The held-out frames scored: all of them, or for a long video `most` of them, in runs of RUN_FRAMES
+    consecutive frames evenly spaced (so that the flicker measures still see consecutive pairs)."""
+    if len(held) <= most:
+        return held
+    starts = np.linspace(0, len(held) - RUN_FRAMES, most // RUN_FRAMES).round().astype(int)
+    return held[np.unique((starts[:, None] + np.arange(RUN_FRAMES)).ravel())]
+
+
 def evaluate(args):
     device = pick_device(args.device)
     target = VideoSkeleton(args.target, mod_frame=1, data_dir=args.data_dir)
     train_indices, held = split_indices(target.skeCount(), args.val_fraction)
+    held_out_count, held = len(held), scored_frames(held, args.max_frames)
     size = args.size
     driving = target.landmarks[held][:, REDUCED_JOINTS, :2]
     skeletons = [target.ske[i] for i in held]
     frame_numbers = target.frame_index[held]
     consecutive = [i for i in range(len(held) - 1) if frame_numbers[i + 1] - frame_numbers[i] == 1]
     real = [cv2.resize(target.readImage(i), (size, size), interpolation=cv2.INTER_AREA) for i in held]
-    masks = [cv2.resize(target.readMask(i), (size, size), interpolation=cv2.INTER_AREA) / 255.0 for i in held]
+    masks = [cv2.resize(target.readMask(i), (size, size), interpolation=cv2.INTER_AREA) for i in held]
     larger = torso_length(target.landmarks[held]) > torso_length(target.landmarks[train_indices]).max()
     if args.source:
         source = VideoSkeleton(args.source, mod_frame=1, data_dir=args.data_dir)
@@ -244,7 +258,7 @@ def evaluate(args):
         transfer_driving = np.stack([s.landmarks[REDUCED_JOINTS, :2] for s in transfer_skeletons])
 
     rows = ["real"] + [str(g) for g in args.gen_type] + (["baseline"] if args.baseline else [])
-    results, images = {}, {"real": real}
+    results, images = {}, {}
     with native_stderr_silenced():
         redetect = Redetector()
     try:
@@ -255,7 +269,7 @@ def evaluate(args):
             else:
                 generator = make_row_generator(name, target, train_indices, args.val_fraction, device)
                 generated, seconds = generate_all(generator, skeletons, size, args.smooth)
-            images[name] = generated
+            images[name] = [generated[i] for i in sheet_picks(len(held))]  # the contact sheet's: memory stays bounded
             with native_stderr_silenced():
                 detected = [redetect(image) for image in generated]
             row = pose_scores(detected, driving, size)
@@ -289,7 +303,8 @@ def evaluate(args):
         redetect.close()
 
     report = {"target": str(args.target), "source": str(args.source) if args.source else None, "smooth": args.smooth,
-              "split": {"frames": target.skeCount(), "train": len(train_indices), "held_out": len(held),
+              "split": {"frames": target.skeCount(), "train": len(train_indices), "held_out": held_out_count,
+                        "scored": len(held),
                         "val_fraction": args.val_fraction, "consecutive_pairs": len(consecutive)},
               "image_size": size, "device": str(device), "machine": f"{platform.machine()}, "
               f"{cv2.getNumberOfCPUs()} cores", "versions": {"torch": str(torch.__version__),
@@ -329,6 +344,11 @@ def markdown_table(report):
     return "\n".join(lines)
 
 
+def sheet_picks(count):
+    """The held-out frames on the contact sheet: 6, evenly spaced."""
+    return np.linspace(0, count - 1, min(6, count)).astype(int)
+
+
 def write_report(directory, report, images, skeletons, size):
     import matplotlib
     matplotlib.use("Agg")
@@ -340,8 +360,8 @@ def write_report(directory, report, images, skeletons, size):
         f"{report['split']['val_fraction']:.0%}), {size} px, {report['device']}, {report['machine']}.\n"
         f"Re-detection: {report['redetection']}. LPIPS: {report['lpips']}.\n\n{markdown_table(report)}\n")
     # Contact sheet: the same held-out frames in every column.
-    picks = np.linspace(0, len(skeletons) - 1, min(6, len(skeletons))).astype(int)
-    columns = [[skeletons[i].draw_image(size) for i in picks]] + [[images[name][i] for i in picks] for name in images]
+    picks = sheet_picks(len(skeletons))
+    columns = [[skeletons[i].draw_image(size) for i in picks]] + [images[name] for name in images]
     sheet = np.vstack([np.hstack([column[r] for column in columns]) for r in range(len(picks))])
     header = np.zeros((24, sheet.shape[1], 3), np.uint8)
     for c, title in enumerate(["pose"] + [SHORT_NAMES.get(n, n) for n in images]):
@@ -375,12 +395,17 @@ def main(argv=None):
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--size", type=int, default=128, help="compare images at this side (default 128)")
     parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--max-frames", type=int, default=1000,
+                        help="score at most this many held-out frames, in evenly spaced runs of consecutive frames, "
+                        "so that a long video is scored in bounded time and memory (default 1000)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--no-smooth", dest="smooth", action="store_false",
                         help="as DanceDemo --no-smooth: raw source poses, and nearest neighbour frame by frame")
     args = parser.parse_args(argv)
     if args.size < 32:
         raise UserError("--size must be 32 or more")
+    if args.max_frames < 2 * RUN_FRAMES:
+        raise UserError(f"--max-frames must be {2 * RUN_FRAMES} or more")
     report, images, skeletons, size = evaluate(args)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1))

@@ -11,6 +11,7 @@ import numpy as np
 
 from Sequence import coherent_choice, crossfades
 from Skeleton import pose_distance_matrix, pose_distances, reduced_landmarks
+from VideoSkeleton import CropCache
 
 # The coherent choice's weights (RESULTS.md, "Smooth motion"): more candidates and a dearer jump shake less.
 CANDIDATES = 64    # closest target frames considered for each pose
@@ -22,7 +23,7 @@ class GenNearest:
     def __init__(self, videoSkeTgt, indices=None):
         """Search the frames of `videoSkeTgt` (a VideoSkeleton), or only those listed in `indices`.
 
-        The crops are read once, when first needed, and kept in memory (256 px crops: 0.2 MB a frame).
+        The crops are read when first needed and kept while they fit (VideoSkeleton.CropCache).
         """
         self.videoSkeTgt = videoSkeTgt
         self.indices = np.arange(videoSkeTgt.skeCount()) if indices is None else np.asarray(indices)
@@ -30,7 +31,7 @@ class GenNearest:
             raise ValueError("GenNearest needs at least one target frame to search")
         self.joints = reduced_landmarks(videoSkeTgt.landmarks[self.indices])  # sliced once, not per query
         self.frames = videoSkeTgt.frame_index[self.indices]
-        self.images = {}
+        self.crops = CropCache(videoSkeTgt, videoSkeTgt.crop_size)
 
     def nearest(self, ske):
         """Index (into the target video's frames) of the frame whose pose is closest to `ske`, and its distance."""
@@ -39,9 +40,7 @@ class GenNearest:
         return int(self.indices[best]), float(distances[best])
 
     def image(self, index):
-        if index not in self.images:
-            self.images[index] = self.videoSkeTgt.readImage(index)
-        return self.images[index]
+        return self.crops.image(index)
 
     def generate(self, ske):
         """The target frame (BGR uint8, the target's crop size) closest in pose to `ske`."""

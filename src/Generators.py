@@ -16,7 +16,7 @@ from AppearanceMemory import AppearanceMemory
 from GenNearest import GenNearest
 from Runtime import UserError, pick_device
 from Sequence import crossfades
-from VideoSkeleton import split_indices
+from VideoSkeleton import CropCache, split_indices
 
 GenType = namedtuple("GenType", "name short kind")  # kind: the network's, in its checkpoint (None: no network)
 GEN_TYPES = {1: GenType("nearest neighbour", "NN", None),
@@ -44,12 +44,13 @@ def make_generator(gen_type, target, checkpoint=None, device=None, remember_all=
     return TrainedGenerator(target, GEN_TYPES[gen_type].kind, checkpoint, device, remember_all)
 
 
-def build_memory(video, indices, config):
-    """The appearance memory of frames `indices` of a VideoSkeleton at the configuration's size; None for the
-    networks that read the joint vector."""
+def build_memory(video, indices, config, crops=None):
+    """The appearance memory of frames `indices` of a VideoSkeleton at the configuration's size, reading its
+    pictures through `crops` (a CropCache of that size; a new one if None); None for the networks that read the
+    joint vector."""
     if config["kind"] in Networks.VECTOR_KINDS:
         return None
-    return AppearanceMemory.from_video(video, indices, config["size"])
+    return AppearanceMemory.from_video(video, indices, crops or CropCache(video, config["size"]))
 
 
 def model_inputs(skeletons, config, memory=None, frames=None, chosen=None, plates=None):

@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import cv2
@@ -29,26 +30,60 @@ from Checkpoints import save_checkpoint
 from Generators import model_inputs
 from Networks import ComposeWithMemory, generator_input, to_uint8_bgr, to_unit
 from Runtime import atomic_write, native_stderr_silenced, pick_device
-from VideoSkeleton import Redetector
+from Detection import Redetector
 
 # ---- data and loss ----------------------------------------------------------------------------------------------
 
-def load_pairs(video, indices, config, memory=None, training=False):
-    """Everything training needs from frames `indices` of a VideoSkeleton, in memory, on the CPU: model_inputs,
-    the real crops ("image", N x 3 x size x size, uint8 BGR) and the person's masks ("mask", N x 1 x size x size,
-    uint8). training=True keeps each frame's memory away from its own second of video."""
-    size = config["size"]
-    frames = video.frame_index[indices] if training else None
-    data = model_inputs([video.ske[i] for i in indices], config, memory, frames)
+SAMPLE_CACHE_BYTES = 2 << 30  # prepared samples kept at most: a short video's all, a long one's in bounded memory
 
-    def resized(image):
-        return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
 
-    images = np.stack([resized(video.readImage(i)) for i in
-                       tqdm(indices, desc=f"loading {len(indices)} crops", unit="image", leave=False)])
-    data["image"] = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    data["mask"] = torch.from_numpy(np.stack([resized(video.readMask(i)) for i in indices]))[:, None]
-    return data
+class Samples:
+    """What training reads for frames `indices` of a VideoSkeleton: the model inputs (Generators.model_inputs), the
+    real crop ("image", 3 x size x size, uint8 BGR) and the person's mask ("mask", 1 x size x size, uint8), each
+    frame's prepared when a batch first asks for it and kept while they fit in SAMPLE_CACHE_BYTES. So a long video
+    trains in bounded memory, and a short one is all in memory after the first epoch, when a step no longer decodes
+    an image. training=True keeps each frame's memory away from its own second of video."""
+
+    def __init__(self, video, indices, config, memory, crops, training=False):
+        self.video, self.indices, self.config, self.memory, self.crops = video, np.asarray(indices), config, memory, crops
+        self.training = training
+        self.kept, self.bytes = OrderedDict(), 0
+
+    def __len__(self):
+        return len(self.indices)
+
+    def prepare(self, what):
+        """Prepare every sample now, if they all fit in the budget (as they do but for a long video), so that no
+        training minute is spent on it; else they are prepared as batches ask for them."""
+        size = self.config["size"]
+        if len(self) * (PoseEncoding.CHANNELS + 7) * size * size <= SAMPLE_CACHE_BYTES:
+            for position in tqdm(range(len(self)), desc=f"preparing {len(self)} {what}", unit="frame", leave=False):
+                self.sample(position)
+        return self
+
+    def batch(self, positions):
+        """A dict of CPU tensors, one row per position (into `indices`)."""
+        samples = [self.sample(int(p)) for p in positions]
+        return {key: torch.stack([sample[key] for sample in samples]) for key in samples[0]}
+
+    def sample(self, position):
+        if position in self.kept:
+            self.kept.move_to_end(position)
+            return self.kept[position]
+        i = int(self.indices[position])
+        frames = [self.video.frame_index[i]] if self.training else None
+        sample = {k: v[0] for k, v in model_inputs([self.video.ske[i]], self.config, self.memory, frames).items()}
+        sample["image"] = torch.from_numpy(self.crops.image(i)).permute(2, 0, 1).contiguous()
+        sample["mask"] = torch.from_numpy(self.crops.mask(i))[None]
+        self.kept[position] = sample
+        self.bytes += sum(v.nbytes for v in sample.values())
+        while self.bytes > SAMPLE_CACHE_BYTES and len(self.kept) > 1:
+            self.bytes -= sum(v.nbytes for v in self.kept.popitem(last=False)[1].values())
+        return sample
+
+
+def on_device(batch, device):
+    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
 
 
 def training_output(net, kind, batch):
@@ -183,8 +218,9 @@ def evaluate(generate_batch, data, indices, device, batch_size=32):
     l1, psnr_sum, ssim_sum, first = 0.0, 0.0, 0.0, None
     for start in range(0, len(indices), batch_size):
         chosen = indices[start:start + batch_size]
-        real = to_unit(data["image"][chosen].to(device))
-        fake = generate_batch({k: v[chosen].to(device) for k, v in data.items()}).float()
+        batch = on_device(data.batch(chosen), device)
+        real = to_unit(batch["image"])
+        fake = generate_batch(batch).float()
         l1 += (fake - real).abs().flatten(1).mean(1).sum().item()
         psnr_sum += Metrics.psnr(fake, real).sum().item()
         ssim_sum += Metrics.ssim(fake, real).sum().item()
@@ -200,9 +236,9 @@ MISSED_FRAMES = 60  # held-out frames re-detected after each epoch: about 2 s, t
 def missed_rate(generate_batch, data, device, redetect):
     """The share of (up to MISSED_FRAMES, evenly spaced) held-out frames in whose generated image MediaPipe finds
     no person: a blur scores well in L1 but is not a person, so the trainers watch this too."""
-    count = len(data["image"])
+    count = len(data)
     chosen = np.unique(np.linspace(0, count - 1, min(MISSED_FRAMES, count)).round().astype(int))
-    generated = to_uint8_bgr(generate_batch({k: v[chosen].to(device) for k, v in data.items()}))
+    generated = to_uint8_bgr(generate_batch(on_device(data.batch(chosen), device)))
     with native_stderr_silenced():
         return sum(redetect(image) is None for image in generated) / len(chosen)
 
@@ -211,19 +247,19 @@ def train_loop(run):
     """Train from run["start_epoch"] until config["epochs"] epochs in all (None: no limit) or until the epoch that
     spends config["time_budget"] minutes; see the module docstring. `run` is a dict:
 
-    config, data (load_pairs on the training frames, CPU), held_out (the same on held-out frames), train_indices,
+    config, data (Samples of the training frames, CPU), held_out (of held-out frames), train_indices,
     step(batch) -> {loss name: float}, generate_batch(batch) -> images in [-1, 1], checkpoint() -> dict,
     out_dir, name, device, rank, world, history (list of per-epoch dicts, continued on resume).
     """
     config, device, rank, world = run["config"], run["device"], run["rank"], run["world"]
     master = rank == 0
     data, held_out = run["data"], run["held_out"]
-    count = len(data["image"])
+    count = len(data)
     batch_size = config["batch_size"]
     steps_per_epoch = max(1, count // (batch_size * world))
     shuffle = torch.Generator().manual_seed(config["seed"])
     out_dir, name = Path(run["out_dir"]), run["name"]
-    grid_count = min(6, len(held_out["image"]))
+    grid_count = min(6, len(held_out))
     budget = config["time_budget"]
     loop_started = time.perf_counter()
     minutes_before = run["history"][-1]["minutes"] if run["history"] else 0.0  # resumed runs go on counting
@@ -248,7 +284,7 @@ def train_loop(run):
                    disable=not master)
         for step_index in bar:
             chosen = order[step_index * batch_size:(step_index + 1) * batch_size]
-            batch = {k: v[chosen].to(device, non_blocking=True) for k, v in data.items()}
+            batch = on_device(data.batch(chosen), device)
             if config["augment"]:
                 batch = PoseEncoding.augment(batch, shuffle)
             losses = run["step"](batch)
@@ -259,17 +295,18 @@ def train_loop(run):
         if not master:
             continue
         record = {"epoch": epoch + 1, **{k: v / steps_per_epoch for k, v in totals.items()}}
-        scores, generated = evaluate(run["generate_batch"], held_out, np.arange(len(held_out["image"])), device)
+        scores, generated = evaluate(run["generate_batch"], held_out, np.arange(len(held_out)), device)
         record.update(scores)
         record["val_missed"] = missed_rate(run["generate_batch"], held_out, device, redetect)
         record["images_per_s"] = steps_per_epoch * batch_size * world / seconds
         record["minutes"] = minutes_before + (time.perf_counter() - loop_started) / 60  # wall clock, scoring included
         run["history"].append(record)
         print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"))
-        columns = [[PoseEncoding.picture(d) for d in held_out["skeleton"][:grid_count]]]
-        if "memory" in held_out:
-            columns.append([m.permute(1, 2, 0).numpy() for m in held_out["memory"][:grid_count]])
-        columns += [[r.permute(1, 2, 0).numpy() for r in held_out["image"][:grid_count]],
+        shown = held_out.batch(range(grid_count))
+        columns = [[PoseEncoding.picture(d) for d in shown["skeleton"]]]
+        if "memory" in shown:
+            columns.append([m.permute(1, 2, 0).numpy() for m in shown["memory"]])
+        columns += [[r.permute(1, 2, 0).numpy() for r in shown["image"]],
                     to_uint8_bgr(generated[:grid_count])]
         save_sample_grid(out_dir / f"{name}_samples" / f"epoch_{epoch + 1:03d}.png", columns, grid_count)
         save_loss_plot(out_dir / f"{name}_loss.png", run["history"])

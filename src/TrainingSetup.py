@@ -11,18 +11,21 @@ import argparse
 import ast
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from Checkpoints import DEFAULTS, checkpoint_path, load_checkpoint, train_command
 from Generators import TRAINERS, build_memory
 from Networks import VECTOR_KINDS, GANLoss
 from Runtime import UserError
-from Training import load_pairs, setup_distributed
-from VideoSkeleton import VideoSkeleton, split_indices
+from Training import Samples, setup_distributed
+from VideoSkeleton import CropCache, VideoSkeleton, split_indices
 
 # Without --epochs: this many, or with a time budget as many as fit in it (a short clip stops far short of its
 # minutes after 10 epochs; RESULTS.md).
 EPOCHS_WITHOUT_BUDGET = 10
+# Held-out frames scored after each epoch, evenly spaced: all of them but a long video's.
+EPOCH_SCORED_FRAMES = 300
 # The settings that shape the networks and the held-out split: a resumed run cannot change them.
 SHAPING = ("size", "ngf", "ndf", "val_fraction")
 
@@ -165,10 +168,14 @@ def prepare(args, kind):
         raise UserError(f"{path} exists: add --resume to continue it, or delete it to start over")
     torch.manual_seed(config["seed"] + rank)
     train_indices, held_out_indices = split_indices(video.skeCount(), config["val_fraction"])
-    memory = build_memory(video, train_indices, config)
+    scored = held_out_indices[np.unique(np.linspace(0, len(held_out_indices) - 1, EPOCH_SCORED_FRAMES).round()
+                                        .astype(int))]  # all of them, up to a long video's
+    crops = CropCache(video, config["size"])
+    memory = build_memory(video, train_indices, config, crops)
     run = {"config": config, "device": device, "rank": rank, "world": world, "video": video,
-           "train_indices": train_indices, "data": load_pairs(video, train_indices, config, memory, training=True),
-           "held_out": load_pairs(video, held_out_indices, config, memory), "out_dir": path.parent,
+           "train_indices": train_indices,
+           "data": Samples(video, train_indices, config, memory, crops, training=True).prepare("training frames"),
+           "held_out": Samples(video, scored, config, memory, crops).prepare("held-out frames"), "out_dir": path.parent,
            "name": path.stem, "start_epoch": resumed["epoch"] if resumed else 0,
            "history": resumed["history"] if resumed else []}
     if rank == 0:

@@ -93,6 +93,22 @@ def read_frames(path, step=1, prefetch=16, with_time=False):
         thread.join()
 
 
+def frame_times(path):
+    """Every frame's time in seconds from the first, in the order a player shows them (as OpenCV reports them, its
+    CAP_PROP_POS_MSEC), from the file's packets, read without decoding; None if they cannot be read."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stamps = sorted(packet.pts for packet in container.demux(stream) if packet.pts is not None)
+    except (av.error.FFmpegError, IndexError):
+        return None
+    if not stamps or len(set(stamps)) != len(stamps):  # frames without a time of their own cannot be told apart
+        return None
+    return (np.array(stamps, np.float64) - stamps[0]) * float(stream.time_base)
+
+
 def file_fingerprint(path, chunk=4 << 20):
     """sha256 of a file's size, first and last 4 MiB: tells videos apart without reading gigabytes."""
     path = Path(path)

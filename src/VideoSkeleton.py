@@ -1,169 +1,71 @@
-"""VideoSkeleton: one video's person as a dataset of (skeleton, square crop) pairs, cached on disk.
+"""VideoSkeleton: one video's person as a dataset of (skeleton, square crop, person mask), cached on disk.
 
     python src/VideoSkeleton.py VIDEO [FORCE_COMPUTE] [FRAME_MOD] [--data-dir DIR] [--crop-size N]
 
-Two passes over the video. The first runs MediaPipe Pose on every FRAME_MOD-th frame (in RGB, one detector for
-the whole pass, so it tracks the person from frame to frame). From all the poses found it fixes one square crop for
-the whole video: the box that holds the person in every frame, plus a margin. One crop per video, not one per
-frame, because the camera is still: the background then stays put and the person's position in the crop says
-where they stand, which is what a generator must learn. The second pass cuts that square out of each frame (black
-where it leaves the picture, never wrapped or stretched), scales it to crop_size and writes it as a JPEG.
-
-MediaPipe also segments the person (enable_segmentation): the mask is cut like the frame, so the generators know
-which pixels are the person and which the background.
+Preprocess.py builds the cache, on every core: MediaPipe Pose and its segmentation on every FRAME_MOD-th frame, one
+square crop for the whole video around everywhere the person goes, and each frame's crop and mask.
 
 The cache lives in DATA_DIR/<video name>/: crops/NNNNNN.jpg (named by frame number), masks/NNNNNN.png (the
 person's segmentation on the same crop, 0..255), skeletons.npz (landmarks in crop coordinates, frame numbers; numpy
 arrays, no pickle) and manifest.json (parameters, the video's fingerprint, versions, crop box). The manifest is
 written last, so a cache without one is incomplete. A cache whose manifest does not match the video and parameters
-asked for, or that fails to load, is rebuilt with a notice. Other files in that folder (trained models) are left
-alone.
+asked for, or that fails to load, is rebuilt with a notice; a build that was interrupted goes on from its last
+finished chunk (in .build/). Other files in that folder (trained models) are left alone.
 """
 import argparse
 import json
 import os
 import shutil
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from collections import OrderedDict
 from importlib.metadata import version
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+import Preprocess
 import VideoIO
-from Runtime import DEFAULT_DATA_DIR, UserError, atomic_write, native_stderr_silenced, run_main
-from Skeleton import REDUCED_JOINTS, Skeleton, body_frame
+from Runtime import DEFAULT_DATA_DIR, UserError, atomic_write, run_main
+from Skeleton import Skeleton, body_frame
 
-os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging: warnings and info lines off
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import cv2  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-CACHE_VERSION = 2  # 2: person masks beside the crops
+CACHE_VERSION = 3  # 2: person masks beside the crops; 3: built in chunks (MediaPipe's tracking restarts with each)
 DEFAULT_CROP_SIZE = 256
-CROP_MARGIN = 0.2      # added on each side of the person's box, as a fraction of its larger side: hair, fingers, toes
-JPEG_QUALITY = 95
-MIN_VISIBILITY = 0.5   # landmarks less visible than this do not count towards the person's box
 
 
-class PoseDetector:
-    """MediaPipe Pose for one pass over a video: call it on BGR frames in order; use as a context manager.
-
-    model_complexity=1 is the model the 0.10.21 wheel ships. static_image_mode=False makes it track the person
-    from one frame to the next, so one detector must see one video's frames in order. segment=True also computes
-    the person's segmentation mask, for detect_with_mask().
-    """
-
-    def __init__(self, consecutive=True, static=False, segment=False):
-        import mediapipe as mp  # here, so that loading a cached dataset does not pay for importing MediaPipe
-
-        # Smoothing across frames helps when frames are consecutive and lags when they are far apart. static=True
-        # detects every image afresh (no tracking), for images that are not a video's frames in order.
-        self.pose = mp.solutions.pose.Pose(static_image_mode=static, model_complexity=1,
-                                           smooth_landmarks=consecutive and not static,
-                                           enable_segmentation=segment, smooth_segmentation=consecutive,
-                                           min_detection_confidence=0.5, min_tracking_confidence=0.5)
-
-    def __call__(self, frame_bgr):
-        """The Skeleton of the person in a BGR frame (coordinates normalised to the frame), or None."""
-        return self.detect_with_mask(frame_bgr)[0]
-
-    def detect_with_mask(self, frame_bgr):
-        """(Skeleton or None, the person's mask as uint8 0..255 at the frame's size, or None)."""
-        result = self.pose.process(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB))  # MediaPipe expects RGB
-        if result.pose_landmarks is None:
-            return None, None
-        mask = result.segmentation_mask
-        mask = None if mask is None else (mask * 255).round().astype(np.uint8)
-        return Skeleton.from_mediapipe(result.pose_landmarks), mask
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self):
-        self.pose.close()
+CROP_CACHE_BYTES = 1 << 30  # decoded crops and masks kept at most, however long the video
 
 
-REDETECT_SIDE = 384  # upscaled side before detection: MediaPipe misses many people in small crops
-REDETECT_PAD = 0.25
+class CropCache:
+    """The crops and masks of a VideoSkeleton at one size, read from its cache when first asked for and kept while
+    they fit in max_bytes, the least recently used going first: training and generating on a long video in bounded
+    memory, and on a short one without reading a file twice."""
 
+    def __init__(self, video, size, max_bytes=CROP_CACHE_BYTES):
+        self.video, self.size, self.max_bytes = video, size, max_bytes
+        self.kept, self.bytes = OrderedDict(), 0
 
-class Redetector:
-    """MediaPipe Pose in static mode on square BGR images (generated or real crops), to check that a picture shows
-    a person in the pose asked for: returns the 13 reduced joints in the image's own coordinates (0..1), or None
-    where it finds nobody. Evaluate.py and the trainers' per-epoch scores use it alike."""
+    def image(self, i):
+        """Crop i (BGR uint8, size x size)."""
+        return self._get(i, self.video.readImage)
 
-    def __init__(self):
-        self.detect = PoseDetector(static=True)
+    def mask(self, i):
+        """The person's mask on crop i (uint8 0..255, size x size)."""
+        return self._get(i, self.video.readMask)
 
-    def __call__(self, image):
-        pad = int(REDETECT_SIDE * REDETECT_PAD)
-        big = cv2.resize(image, (REDETECT_SIDE, REDETECT_SIDE), interpolation=cv2.INTER_CUBIC)
-        skeleton = self.detect(cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE))
-        if skeleton is None:
-            return None
-        return (skeleton.landmarks[REDUCED_JOINTS, :2] * (REDETECT_SIDE + 2 * pad) - pad) / REDETECT_SIDE
-
-    def close(self):
-        self.detect.close()
-
-
-def square_crop_box(landmarks, width, height, margin=CROP_MARGIN):
-    """(x0, y0, side) in frame pixels: a square holding the person of every frame, with a margin around them.
-
-    `landmarks` is (N, 33, 4), normalised to a width x height frame. The box spans the 1st to 99th percentile of
-    the per-frame extents, so one bad detection cannot blow it up. It may leave the frame: crop_square pads.
-    """
-    points = landmarks[:, :, :2] * (width, height)
-    visible = landmarks[:, :, 3:4] >= MIN_VISIBILITY
-    visible[~visible.any(axis=1)[:, 0]] = True  # a frame with nothing visible uses all its points
-    low = np.where(visible, points, np.inf).min(axis=1)    # (N, 2): per-frame left, top
-    high = np.where(visible, points, -np.inf).max(axis=1)  # (N, 2): per-frame right, bottom
-    left, top = np.percentile(low, 1, axis=0)
-    right, bottom = np.percentile(high, 99, axis=0)
-    side = max(right - left, bottom - top) * (1 + 2 * margin)
-    centre_x, centre_y = (left + right) / 2, (top + bottom) / 2
-    side = int(np.ceil(side))
-    return int(round(centre_x - side / 2)), int(round(centre_y - side / 2)), side
-
-
-def crop_square(frame, box, size):
-    """Cut the square `box` (x0, y0, side) out of `frame` (colour or one channel) and scale it to size x size;
-    black outside the frame."""
-    x0, y0, side = box
-    height, width = frame.shape[:2]
-    scale = size / side
-    out = np.zeros((size, size) + frame.shape[2:], frame.dtype)
-    left, top, right, bottom = max(x0, 0), max(y0, 0), min(x0 + side, width), min(y0 + side, height)
-    if right <= left or bottom <= top:
-        return out
-    # Where the part inside the frame lands in the output, rounded to whole output pixels.
-    out_left, out_top = round((left - x0) * scale), round((top - y0) * scale)
-    out_right, out_bottom = round((right - x0) * scale), round((bottom - y0) * scale)
-    if out_right > out_left and out_bottom > out_top:
-        region, out_width, out_height = frame[top:bottom, left:right], out_right - out_left, out_bottom - out_top
-        # INTER_AREA does not alias but is slow at large non-integer factors: halve with pyrDown (fast, smoothed)
-        # while more than a halving remains, and let INTER_AREA do the rest.
-        while region.shape[1] >= 2 * out_width and region.shape[0] >= 2 * out_height:
-            region = cv2.pyrDown(region)
-        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        out[out_top:out_bottom, out_left:out_right] = cv2.resize(region, (out_width, out_height),
-                                                                 interpolation=interpolation)
-    return out
-
-
-def frame_to_crop(landmarks, box, width, height):
-    """Landmarks normalised to a width x height frame -> normalised to the crop square `box` (x0, y0, side)."""
-    x0, y0, side = box
-    out = np.array(landmarks, np.float32, copy=True)
-    out[..., 0] = (out[..., 0] * width - x0) / side
-    out[..., 1] = (out[..., 1] * height - y0) / side
-    out[..., 2] = out[..., 2] * width / side  # MediaPipe's z is in units of the frame width
-    return out
+    def _get(self, i, read):
+        key = (read.__name__, int(i))
+        if key in self.kept:
+            self.kept.move_to_end(key)
+            return self.kept[key]
+        picture = read(i)
+        if picture.shape[0] != self.size:
+            picture = cv2.resize(picture, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        self.kept[key] = picture
+        self.bytes += picture.nbytes
+        while self.bytes > self.max_bytes and len(self.kept) > 1:
+            self.bytes -= self.kept.popitem(last=False)[1].nbytes
+        return picture
 
 
 def split_indices(count, val_fraction):
@@ -194,13 +96,14 @@ class VideoSkeleton:
         VideoIO.open_video(self.video_path).release()  # a clear error now if it is not a readable video
         self.name = self.video_path.stem
         self.dir = Path(data_dir or DEFAULT_DATA_DIR) / self.name
-        self.params = {"mod_frame": int(mod_frame), "crop_size": int(crop_size), "margin": CROP_MARGIN,
-                       "jpeg_quality": JPEG_QUALITY, "model_complexity": 1, "min_detection_confidence": 0.5}
+        self.params = {"mod_frame": int(mod_frame), "crop_size": int(crop_size), "margin": Preprocess.CROP_MARGIN,
+                       "jpeg_quality": Preprocess.JPEG_QUALITY, "model_complexity": 1, "min_detection_confidence": 0.5,
+                       "chunk_seconds": Preprocess.CHUNK_SECONDS, "mask_scale": Preprocess.MASK_SCALE}
         self.fingerprint = VideoIO.file_fingerprint(self.video_path)
         reason = "FORCE_COMPUTE was given" if force_compute else self._load()
         if reason:
             print(f"{self.video_path}: building the skeleton cache in {self.dir} ({reason})")
-            self._build()
+            self._build(fresh=force_compute)
             if self._load():
                 raise UserError(f"the cache just written in {self.dir} does not load: is the disk full?")
 
@@ -234,7 +137,7 @@ class VideoSkeleton:
 
     def crop(self, frame):
         """This video's square crop of one of its frames (BGR), at crop_size."""
-        return crop_square(frame, self.crop_box, self.crop_size)
+        return Preprocess.crop_square(frame, self.crop_box, self.crop_size)
 
     def body_frame(self):
         """(median mid-hip point, median torso length) of this video's person, in crop coordinates."""
@@ -280,61 +183,15 @@ class VideoSkeleton:
         self.frames_processed, self.frames_without_person = processed, without_person
         return None
 
-    def _build(self):
-        step = self.params["mod_frame"]
-        info = VideoIO.video_info(self.video_path)
-        total = -(-info["stated_frames"] // step) or None  # for the progress bar only
+    def _build(self, fresh=False):
+        """Build the cache in .build/ (going on from its finished chunks unless `fresh`), then swap it in."""
         started = time.perf_counter()
-
-        # Pass 1: the pose and the person's mask in every step-th frame. The masks wait as PNG bytes (a few kB
-        # each) until the crop is known.
-        frame_index, frame_landmarks, frame_masks, processed = [], [], {}, 0
-        with native_stderr_silenced() as terminal, PoseDetector(consecutive=step == 1, segment=True) as detect:
-            frames = VideoIO.read_frames(self.video_path, step)
-            for index, frame in tqdm(frames, total=total, desc="detecting poses", unit="frame", file=terminal):
-                processed += 1
-                skeleton, mask = detect.detect_with_mask(frame)
-                if skeleton is not None:
-                    frame_index.append(index)
-                    frame_landmarks.append(skeleton.landmarks)
-                    frame_masks[index] = cv2.imencode(".png", mask if mask is not None else
-                                                      np.zeros(frame.shape[:2], np.uint8))[1]
-        if not frame_index:
-            raise UserError(f"MediaPipe found no person in any of the {processed} frames read from "
-                            f"'{self.video_path}': use a video showing one person, whole body in view")
-        frame_landmarks = np.stack(frame_landmarks)
-        box = square_crop_box(frame_landmarks, info["width"], info["height"])
-
-        # Pass 2: crops of the frames with a person, written into a build folder beside the cache.
-        self.dir.mkdir(parents=True, exist_ok=True)
-        for stale in self.dir.glob(".build-*"):  # left by a build that was interrupted
+        build = self.dir / ".build"
+        for stale in [*self.dir.glob(".build-*"), *([build] if fresh else [])]:  # .build-PID: older versions'
             shutil.rmtree(stale, ignore_errors=True)
-        build = self.dir / f".build-{os.getpid()}"
-        (build / "crops").mkdir(parents=True)
-        (build / "masks").mkdir()
-
-        def write_crop(index, frame):
-            crop = crop_square(frame, box, self.params["crop_size"])
-            cv2.imwrite(str(build / "crops" / f"{index:06d}.jpg"), crop, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-            mask = crop_square(cv2.imdecode(frame_masks.pop(index), cv2.IMREAD_GRAYSCALE), box,
-                               self.params["crop_size"])
-            cv2.imwrite(str(build / "masks" / f"{index:06d}.png"), mask)
-
-        # OpenCV releases the GIL while it resizes and encodes, so threads use every core; the bound on work in
-        # flight keeps decoded frames from piling up in memory.
-        with ThreadPoolExecutor(os.cpu_count()) as pool:
-            in_flight = deque()
-            for index, frame in tqdm(VideoIO.read_frames(self.video_path, step), total=processed,
-                                     desc="writing crops", unit="frame"):
-                if index in frame_masks:
-                    in_flight.append(pool.submit(write_crop, index, frame))
-                while len(in_flight) > 2 * os.cpu_count() or (in_flight and in_flight[0].done()):
-                    in_flight.popleft().result()
-            for job in in_flight:
-                job.result()
-        np.savez(build / "skeletons.npz", landmarks=frame_to_crop(frame_landmarks, box, info["width"], info["height"]),
-                 frame_index=np.array(frame_index, np.int64))
+        box, processed, found = Preprocess.build(self.video_path, build, self.params, self.fingerprint)
         seconds = time.perf_counter() - started
+        info = VideoIO.video_info(self.video_path)
         manifest = {
             "cache_version": CACHE_VERSION,
             "video": {"path": str(self.video_path.resolve()), "fingerprint": self.fingerprint, **info},
@@ -342,10 +199,9 @@ class VideoSkeleton:
             "versions": {"mediapipe": version("mediapipe"), "opencv": cv2.__version__, "numpy": np.__version__},
             "crop_box": list(box),
             "frames_processed": processed,
-            "frames_without_person": processed - len(frame_index),
+            "frames_without_person": processed - found,
             "build_seconds": round(seconds, 2),
         }
-
         # Swap the build in. The old manifest goes first: from then on the old cache counts as incomplete.
         (self.dir / "manifest.json").unlink(missing_ok=True)
         for folder in ("crops", "masks"):
@@ -355,8 +211,13 @@ class VideoSkeleton:
         os.replace(build / "skeletons.npz", self.dir / "skeletons.npz")
         atomic_write(self.dir / "manifest.json", lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=1)))
         shutil.rmtree(build, ignore_errors=True)
-        print(f"{processed} frames read, a person in {len(frame_index)}, none in {processed - len(frame_index)}; "
-              f"{processed / seconds:.1f} frames/s")
+        print(f"{processed} frames read, a person in {found}, none in {processed - found}; "
+              f"{processed / seconds:.1f} frames/s; the cache takes {disk_megabytes(self.dir):.1f} MB")
+
+
+def disk_megabytes(folder):
+    """The space the files under `folder` take (trained models included), in MB."""
+    return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file()) / 1e6
 
 
 def parse_bool(text):

@@ -4,6 +4,7 @@
     python src/bench.py panels --video out/dance_gen4.mp4
     python src/bench.py decode --video VIDEO [--rounds 3]
     python src/bench.py curves --history A_history.json B_history.json [--labels A B] [--out curves.png]
+    python src/bench.py long --video VIDEO --minutes 5 --out long.mp4
     python src/bench.py train --target VIDEO [--sizes 64 128 256] [--kinds gan ...] [--recipe FILE]
                               [--peak-tflops T] [--device D] [--data-dir DIR] [--json OUT.json]
 
@@ -18,15 +19,14 @@ decode: every frame to a BGR array with OpenCV (what VideoIO reads with) and wit
 train (the same step functions and batch handling as the trainers, their default configuration unless --recipe
 says otherwise, batch 16):
 - bare: the training step alone on one batch already on the device: the network's own speed;
-- fed: the step fed as train_loop feeds it: a random batch indexed out of the target's inputs in memory, moved to
-  the device and augmented. The gap between the two is what the data path costs.
+- fed: the step fed as train_loop feeds it: a random batch of the target's samples (Training.Samples: prepared on
+  first use, then kept), moved to the device and augmented. The gap between the two is what the data path costs.
   Each row's GFLOP/s (the step's arithmetic, counted by torch, over its time) is also given as a share of a large
   matrix product's GFLOP/s in the same precision on the same device: how near the step comes to the hardware.
 """
 import argparse
 import json
 import platform
-import shlex
 import time
 from pathlib import Path
 
@@ -39,7 +39,8 @@ from DanceDemo import DanceDemo
 from GenNearest import GenNearest
 from Runtime import DEFAULT_DATA_DIR, UserError, native_stderr_silenced, run_main
 from Skeleton import retarget
-from VideoSkeleton import PoseDetector, VideoSkeleton
+from Detection import PoseDetector
+from VideoSkeleton import VideoSkeleton
 
 
 def bench_mediapipe(video):
@@ -157,6 +158,7 @@ def bench_train(args):
     from GenGAN import gan_step
     from GenVanillaNN import l1_step
     from Generators import build_memory
+    from VideoSkeleton import CropCache
     from Networks import build_discriminator, build_generator
     from Runtime import pick_device
 
@@ -175,7 +177,8 @@ def bench_train(args):
         for kind in args.kinds:
             config = trainer_config(kind, size, args.recipe)
             indices = np.arange(min(video.skeCount(), 4 * args.batch_size))
-            data = Training.load_pairs(video, indices, config, build_memory(video, indices, config))
+            crops = CropCache(video, size)
+            data = Training.Samples(video, indices, config, build_memory(video, indices, config, crops), crops)
             torch.manual_seed(0)
             generator = Training.prepare_module(build_generator(config), device, 1)
             optimizer = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -185,16 +188,16 @@ def bench_train(args):
                 step = gan_step(generator, discriminator, optimizer, optimizer_d, config, device)
             else:
                 step = l1_step(generator, optimizer, config, device)
-            on_device = {k: v[:args.batch_size].to(device) for k, v in data.items()}
+            on_device = Training.on_device(data.batch(range(args.batch_size)), device)
             with FlopCounterMode(display=False) as counter:  # the arithmetic one step needs, to compare with
                 step(on_device)                              # what the hardware can do
             steps = max(2, int(args.steps * 64 / size))
             bare = time_steps(step, lambda: on_device, steps, device)
-            count = len(data["image"])
+            count = len(data)
             augmentation = torch.Generator().manual_seed(0)
 
             def fed_batch():
-                batch = {k: v[torch.randint(count, (args.batch_size,))].to(device) for k, v in data.items()}
+                batch = Training.on_device(data.batch(torch.randint(count, (args.batch_size,))), device)
                 return PoseEncoding.augment(batch, augmentation) if config["augment"] else batch
 
             fed = time_steps(step, fed_batch, steps, device)
@@ -253,7 +256,7 @@ def plot_curves(args):
 
 def count_people_in_panels(args):
     """In how many frames of a DanceDemo video MediaPipe finds a person in the generated (right-hand) panel."""
-    from VideoSkeleton import Redetector
+    from Detection import Redetector
 
     found = total = 0
     with native_stderr_silenced() as terminal:
@@ -305,6 +308,29 @@ def bench_decode(args):
     return {"video": str(args.video), "frames": frames, "frames_per_s": rates}
 
 
+def make_long(args):
+    """A long target joined from a shorter video played over and over until it lasts --minutes: H.264 at the video's
+    own size and frame rate, read and written a frame at a time."""
+    info = VideoIO.video_info(args.video)
+    wanted = round(args.minutes * 60 * info["fps"])
+    size = (info["width"] // 2 * 2, info["height"] // 2 * 2)
+    written = 0
+    with VideoIO.VideoWriter(args.out, info["fps"], size) as video, tqdm(total=wanted, desc="writing",
+                                                                           unit="frame") as bar:
+        while written < wanted:
+            lap = 0
+            for _, frame in VideoIO.read_frames(args.video):
+                if written == wanted:
+                    break
+                video.write(frame[:size[1], :size[0]])
+                written, lap = written + 1, lap + 1
+                bar.update()
+            if lap == 0:
+                raise UserError(f"{args.video} has no frames to make a long video of")
+    print(f"wrote {args.out}: {written} frames, {written / info['fps'] / 60:.1f} minutes")
+    return {"video": str(args.video), "out": str(args.out), "frames": written, "fps": info["fps"]}
+
+
 def main():
     parser = argparse.ArgumentParser(description="Measure preprocessing, nearest-neighbour, demo and training speed.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -334,14 +360,18 @@ def main():
     decode = commands.add_parser("decode", help="decoding speed: OpenCV against PyAV")
     decode.add_argument("--video", type=Path, required=True)
     decode.add_argument("--rounds", type=int, default=3)
-    for command in (spine, train, curves, panels, decode):
+    long = commands.add_parser("long", help="make a long target from a short video, for measuring long footage")
+    long.add_argument("--video", type=Path, required=True)
+    long.add_argument("--minutes", type=float, default=5.0)
+    long.add_argument("--out", type=Path, required=True)
+    for command in (spine, train, curves, panels, decode, long):
         command.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
         command.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     machine = f"{platform.machine()}, {cv2.getNumberOfCPUs()} cores"
     print(f"machine: {machine}")
     results = {"spine": bench_spine, "train": bench_train, "curves": plot_curves,
-               "panels": count_people_in_panels, "decode": bench_decode}[args.command](args)
+               "panels": count_people_in_panels, "decode": bench_decode, "long": make_long}[args.command](args)
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, **results}, indent=1))
 

@@ -151,11 +151,11 @@ def test_the_app_trains_a_model_shows_its_grid_and_losses_then_makes_the_video(s
     class Request:
         session_hash = "test-session"
 
-    updates = list(App.make_video(None, True, None, True, 4, 0.05, False, "target", str(tmp_path), Request()))
+    updates = list(App.make_video(None, True, None, True, 4, 0.05, False, "side-by-side", str(tmp_path), Request()))
     statuses = [update[0] for update in updates]
     assert any(s.startswith("training gan") for s in statuses) and statuses[-1].startswith("done:"), statuses
     status, video, download, grid, losses = updates[-1]
     assert video == download and video.endswith(".mp4") and (tmp_path / "app" / "test-session" / "out").exists()
     assert grid.endswith(".png") and "gan_128_samples" in grid and losses.endswith("gan_128_loss.png")
-    info = VideoIO.video_info(video)  # the layout asked for: the target's whole frame
-    assert (info["width"], info["height"]) == (1080, 1920)
+    info = VideoIO.video_info(video)  # the layout asked for
+    assert (info["width"], info["height"]) == (1024, 512)

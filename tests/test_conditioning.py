@@ -9,7 +9,7 @@ from AppearanceMemory import (AppearanceMemory, background_plate, fill_holes, no
                               warp_person)
 from Networks import ComposeWithMemory
 from Skeleton import LIMBS, REDUCED_JOINTS, Skeleton, pose_distances
-from VideoSkeleton import split_indices
+from VideoSkeleton import CropCache, split_indices
 
 
 def standing(x=0.5, y=0.5, scale=1.0, z_left=0.0, z_right=0.0):
@@ -26,6 +26,19 @@ def standing(x=0.5, y=0.5, scale=1.0, z_left=0.0, z_right=0.0):
     landmarks[[11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31], 2] = z_left
     landmarks[[12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32], 2] = z_right
     return Skeleton(landmarks)
+
+
+class ArrayCrops:
+    """Stands in for a VideoSkeleton.CropCache: the pictures of a memory from arrays."""
+
+    def __init__(self, images, masks):
+        self.images, self.masks, self.size = images, masks, images.shape[1]
+
+    def image(self, i):
+        return self.images[i]
+
+    def mask(self, i):
+        return self.masks[i]
 
 
 def test_limb_encoding_gives_each_limb_its_channel_and_puts_the_nearer_limb_on_top():
@@ -84,7 +97,7 @@ def test_memory_finds_the_like_pose_that_stood_there_and_never_a_frame_too_near_
     poses = np.stack([standing(x=0.3 + 0.01 * i).landmarks for i in range(30)])
     poses[10, 15, :2] += (0.2, -0.1)  # frame 10 raises its left wrist: a shape of its own
     images, masks = np.zeros((30, 32, 32, 3), np.uint8), np.zeros((30, 32, 32), np.uint8)
-    memory = AppearanceMemory(images, poses, np.arange(30), 5, masks)
+    memory = AppearanceMemory(poses, np.arange(30), 5, ArrayCrops(images, masks), np.arange(30))
     query = standing(x=0.4).landmarks  # where frame 10 stood, with its raised wrist
     query[15, :2] += (0.2, -0.1)
     assert memory.nearest(query) == 10
@@ -110,7 +123,7 @@ def test_plate_memory_lays_the_person_on_the_clean_background_with_no_ghost():
     plate = background_plate(images, masks > 0)
     seen = ~np.isnan(plate).any(-1)
     assert seen.mean() > 0.9 and np.abs(plate[seen] - background[seen]).max() <= 1  # the median is the background
-    memory = AppearanceMemory(images, poses, np.arange(30), 5, masks, fps=10)
+    memory = AppearanceMemory(poses, np.arange(30), 5, ArrayCrops(images, masks), np.arange(30), fps=10)
     assert np.abs(memory.plate(0).astype(int) - background).max() <= 1  # holes filled in from the whole video
     query = standing(x=0.7).landmarks
     chosen = memory.nearest(query)
@@ -151,7 +164,7 @@ def test_the_plate_follows_where_the_person_stands_not_the_remembered_frame():
     images[masks > 0] = (0, 255, 0)
     query = standing(x=0.56, scale=1.2).landmarks
     hip = np.round(query[23, :2] * size).astype(int)
-    memory = AppearanceMemory(images, poses, np.arange(count), 3, masks, fps=1)
+    memory = AppearanceMemory(poses, np.arange(count), 3, ArrayCrops(images, masks), np.arange(count), fps=1)
     picture = memory.recall_many([query], chosen=[5])[0].permute(1, 2, 0).numpy()
     assert np.abs(picture[2, 2].astype(int) - near[2, 2]).max() <= 1
     assert picture[hip[1], hip[0]].tolist() == [0, 255, 0]  # the remembered person, in the pose asked for
@@ -168,7 +181,7 @@ def test_the_plate_follows_where_the_person_stands_not_the_remembered_frame():
 
 def test_memory_chosen_over_a_sequence_changes_less_often_than_pose_by_pose():
     _, poses, images, masks = walking_person(count=40)
-    memory = AppearanceMemory(images, poses, np.arange(40), 3, masks, fps=10)
+    memory = AppearanceMemory(poses, np.arange(40), 3, ArrayCrops(images, masks), np.arange(40), fps=10)
     rng = np.random.default_rng(0)
     queries = poses[5:35] + rng.normal(0, 0.03, poses[5:35].shape).astype(np.float32) * [1, 1, 0, 0]
     alone = [memory.nearest(q) for q in queries]
@@ -182,12 +195,12 @@ def test_warped_memory_lands_on_the_pose_asked_for_on_real_frames(sample_target)
     """On real sample frames: the training frame least like a held-out pose, moved part by part to that pose, covers
     its joints; the same person left where it stood does not."""
     train, held_out = split_indices(sample_target.skeCount(), 0.2)
-    memory = AppearanceMemory.from_video(sample_target, train, 64)
+    memory = AppearanceMemory.from_video(sample_target, train, CropCache(sample_target, 64))
     moved_cover, unmoved_cover = [], []
     for index in held_out[::4]:
         landmarks = sample_target.landmarks[index]
         far = int(np.argmax(pose_distances(landmarks, memory.landmarks)))
-        image, own_pose, mask = memory.images[far], memory.landmarks[far], memory.masks[far] / 255.0
+        image, own_pose, mask = memory.image(far), memory.landmarks[far], memory.mask(far) / 255.0
         joints = np.clip(np.round(landmarks[REDUCED_JOINTS, :2] * 64).astype(int), 0, 63)
         for pose, cover in ((landmarks, moved_cover), (own_pose, unmoved_cover)):
             warped = warp_person(image, own_pose, pose, mask, np.zeros_like(image))

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from VideoSkeleton import crop_square, frame_to_crop, square_crop_box
+from Preprocess import crop_square, frame_to_crop, square_crop_box
 
 
 @pytest.mark.parametrize("side", [200, 150, 90])

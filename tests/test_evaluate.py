@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, run_program
-from Evaluate import MIRRORED, person_ssim_breakdown, pose_scores, temporal_flow_error
+from Evaluate import MIRRORED, person_ssim_breakdown, pose_scores, scored_frames, temporal_flow_error
 
 
 def test_pose_distance_of_a_known_shift():
@@ -45,12 +45,20 @@ def test_a_static_sequence_has_no_flow_difference():
     assert temporal_flow_error(still, moving, range(4)) > 0.5  # the real frames move, the generated do not
 
 
+def test_a_long_video_is_scored_on_runs_of_consecutive_frames_spread_over_its_held_out_end():
+    held = np.arange(7000, 10000)  # a 10-minute target's 3,000 held-out frames
+    scored = scored_frames(held, 1000)
+    assert len(scored) == 1000 and scored[0] == 7000 and scored[-1] == 9999 and len(set(scored)) == 1000
+    assert (np.diff(scored) == 1).sum() == 900  # 100 runs of 10 consecutive frames: 9 pairs each
+    assert scored_frames(held[:500], 1000) is not None and len(scored_frames(held[:500], 1000)) == 500
+
+
 def test_person_ssim_breakdown_tells_person_from_background():
     rng = np.random.default_rng(3)
     real = [rng.uniform(0, 255, (64, 64, 3)).astype(np.uint8) for _ in range(2)]
-    masks = [np.zeros((64, 64)) for _ in range(2)]
+    masks = [np.zeros((64, 64), np.uint8) for _ in range(2)]
     for m in masks:
-        m[16:48, 24:40] = 1  # the person: a block in the middle of the box
+        m[16:48, 24:40] = 255  # the person: a block in the middle of the box
     driving = np.tile(np.array([[0.35, 0.2], [0.65, 0.8]]), (2, 1, 1))
     # A generator that gets the background right and the person wrong: only the person's composite loses.
     generated = [np.where(m[..., None] > 0, 255 - r, r).astype(np.uint8) for r, m in zip(real, masks)]
@@ -70,7 +78,7 @@ def test_evaluation_end_to_end_on_the_sample(trained, sample_videos, data_dir, t
                          "--size", "64", "--device", "cpu")
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert report["split"] == {"frames": 100, "train": 80, "held_out": 20, "val_fraction": 0.2,
+    assert report["split"] == {"frames": 100, "train": 80, "held_out": 20, "scored": 20, "val_fraction": 0.2,
                                "consecutive_pairs": 19}
     rows = report["generators"]
     assert list(rows) == ["real", "1", "3", "4", "baseline"]

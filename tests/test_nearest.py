@@ -7,6 +7,7 @@ from Skeleton import Skeleton
 
 class FakeVideo:
     """Stands in for a VideoSkeleton: random skeletons, images that say which frame they are."""
+    crop_size = 8
 
     def __init__(self, count, rng):
         self.landmarks = rng.uniform(0, 1, (count, 33, 4)).astype(np.float32)

@@ -104,7 +104,7 @@ def sample_pairs(sample_target):
     """Eight training pairs of the sample at 64 px, with their appearance memory and person masks."""
     train, _ = split_indices(sample_target.skeCount(), 0.2)
     memory = build_memory(sample_target, train, TRUST_CONFIG)
-    return Training.load_pairs(sample_target, train[:8], TRUST_CONFIG, memory, training=True)
+    return Training.Samples(sample_target, train[:8], TRUST_CONFIG, memory, memory.crops, training=True).batch(range(8))
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,8 @@ def real_batch(sample_target):
     """Eight frames of the sample ten frames apart at 64 px, with their memory."""
     train, _ = split_indices(sample_target.skeCount(), 0.2)
     memory = build_memory(sample_target, train, TRUST_CONFIG)
-    return Training.load_pairs(sample_target, np.arange(0, 80, 10), TRUST_CONFIG, memory, training=True)
+    samples = Training.Samples(sample_target, np.arange(0, 80, 10), TRUST_CONFIG, memory, memory.crops, training=True)
+    return samples.batch(range(8))
 
 
 @pytest.mark.parametrize("kind", ["vanilla1", "vanilla2"])

@@ -3,6 +3,7 @@ two processes under torchrun, and DanceDemo with the trained models."""
 import json
 import os
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -168,7 +169,7 @@ def test_a_network_dissolves_a_change_of_remembered_frame_in_the_pose_asked_for(
 
 
 @pytest.mark.parametrize("gen_type, layout", [(2, "side-by-side"), (3, "side-by-side"), (4, "side-by-side"),
-                                              (2, "target"), (4, "target")])
+                                              (4, "target")])
 def test_demo_with_trained_models(trained, sample_videos, data_dir, tmp_path, gen_type, layout):
     source, target = sample_videos
     out = tmp_path / f"gen{gen_type}.mp4"
@@ -222,12 +223,14 @@ def test_too_few_frames_a_non_positive_time_budget_and_bad_recipes_are_refused(s
                "ndf = 8.5\n": "--ndf must be a whole number of 1 or more",
                "import os\n": "line 1: only `name = value` lines are allowed",
                "size = 128 if True else 64\n": "the value of size must be a number"}
+    recipe = tmp_path / "recipe.py"
     for text, expected in recipes.items():
-        recipe = tmp_path / "recipe.py"
         recipe.write_text(text)
-        result = run_program("src/GenGAN.py", "--target", sample_videos[1], "--recipe", recipe, "--data-dir", tmp_path)
-        assert_one_line_error(result, expected)
-    assert not (tmp_path / sample_videos[1].stem).exists()  # all refused before the target's cache was built
+        with pytest.raises(UserError, match=re.escape(expected)):
+            TrainingSetup.make_config("gan", TrainingSetup.read_recipe(recipe, "gan"))
+    result = run_program("src/GenGAN.py", "--target", sample_videos[1], "--recipe", recipe, "--data-dir", tmp_path)
+    assert_one_line_error(result, "the value of size must be a number")  # as the program says it
+    assert not (tmp_path / sample_videos[1].stem).exists()  # refused before the target's cache was built
     assert_one_line_error(run_program("src/GenGAN.py", "--target", sample_videos[1], "--recipe", tmp_path / "no.py"),
                           "cannot read recipe")
 

@@ -137,3 +137,49 @@ def test_cli_refuses_a_video_without_a_person(tmp_path):
     result = run_program("src/VideoSkeleton.py", path, "--data-dir", tmp_path)
     assert_one_line_error(result, "found no person in any of the 12 frames")
     assert not (tmp_path / "empty_room" / "manifest.json").exists()
+
+
+def test_a_killed_build_goes_on_from_its_finished_chunks(sample_videos, tmp_path):
+    """kill -9 during preprocessing, then the same command again: it goes on from the chunks already finished, and
+    the cache is the one an uninterrupted build makes (the same poses, crops and masks)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import cv2
+
+    import VideoIO
+    from conftest import SRC
+    from Preprocess import CHUNK_SECONDS
+
+    video = tmp_path / "ten_fps.mp4"  # the sample target's frames at 10 fps, twice: 200 frames, 4 chunks of 5 s
+    frames = [cv2.resize(frame, (540, 960)) for _, frame in VideoIO.read_frames(sample_videos[1])]
+    with VideoIO.VideoWriter(video, 10, (540, 960)) as writer:
+        for frame in frames + frames[::-1]:
+            writer.write(frame)
+    assert 200 / (10 * CHUNK_SECONDS) >= 3
+    fresh = VideoSkeleton(video, mod_frame=1, data_dir=tmp_path / "fresh")
+    command = [sys.executable, str(SRC / "VideoSkeleton.py"), str(video), "--data-dir", str(tmp_path / "killed")]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=SRC.parent,
+                               start_new_session=True)
+    poses = tmp_path / "killed" / "ten_fps" / ".build" / "poses"
+    deadline = time.time() + 300
+    while not list(poses.glob("*.npz")) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the program and its worker processes, as a crash would
+    process.wait()
+    assert not (tmp_path / "killed" / "ten_fps" / "manifest.json").exists()  # killed before the end
+    finished = len(list(poses.glob("*.npz")))
+    assert 1 <= finished < 4
+    result = run_program("src/VideoSkeleton.py", video, "--data-dir", tmp_path / "killed")
+    assert result.returncode == 0, result.stderr
+    assert f"going on with the build interrupted earlier: {finished} of 4 chunks" in result.stdout
+    again = VideoSkeleton(video, mod_frame=1, data_dir=tmp_path / "killed")
+    np.testing.assert_array_equal(again.frame_index, fresh.frame_index)
+    np.testing.assert_array_equal(again.landmarks, fresh.landmarks)
+    assert again.crop_box == fresh.crop_box
+    for i in (0, 77, 150, again.skeCount() - 1):
+        np.testing.assert_array_equal(again.readImage(i), fresh.readImage(i))
+        np.testing.assert_array_equal(again.readMask(i), fresh.readMask(i))
+    assert not (tmp_path / "killed" / "ten_fps" / ".build").exists()
