@@ -129,9 +129,21 @@ def warp_person(image, source_landmarks, target_landmarks, person_mask, backgrou
     for index in sorted(range(len(PARTS)), key=lambda i: -depth[i]):
         a, b = PARTS[index][:2]
         affine = segment_affine(source_xy[a], source_xy[b], target_xy[a], target_xy[b], scale)
-        moved = cv2.warpAffine(image, affine, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
-        alpha = cv2.warpAffine(masks[index], affine, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)[..., None]
-        out = out * (1 - alpha) + moved * alpha
+        x, y, width, height = cv2.boundingRect((masks[index] > 0).astype(np.uint8))
+        if width == 0:  # the segmentation left nothing of this part
+            continue
+        # Only where the part lands: its box's corners moved, a pixel more around for the interpolation.
+        corners = np.array([[x, y], [x + width, y], [x, y + height], [x + width, y + height]], np.float32)
+        landed = corners @ affine[:, :2].T + affine[:, 2]
+        x0, y0 = np.clip(np.floor(landed.min(0)).astype(int) - 1, 0, size)
+        x1, y1 = np.clip(np.ceil(landed.max(0)).astype(int) + 2, 0, size)
+        if x1 <= x0 or y1 <= y0:  # moved out of the picture
+            continue
+        shifted = affine - np.array([[0, 0, x0], [0, 0, y0]], np.float32)
+        moved = cv2.warpAffine(image, shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderValue=0)
+        alpha = cv2.warpAffine(masks[index], shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                               borderValue=0)[..., None]
+        out[y0:y1, x0:x1] = out[y0:y1, x0:x1] * (1 - alpha) + moved * alpha
     return out.round().astype(np.uint8)
 
 
@@ -140,11 +152,19 @@ def background_plate(images, person_masks, min_share=0.1):
     person is not (uint8 images (N, S, S, 3), bool masks (N, S, S)); NaN where fewer than `min_share` of the frames
     (and 3) show the background, because a pixel seen only where the segmentation missed the person is the person."""
     stack = np.where(person_masks[..., None], np.nan, images.astype(np.float32))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN pixel is expected: fill_holes fills it
-        plate = np.nanmedian(stack, axis=0)
     seen = (~person_masks).sum(0) >= max(3, min_share * len(images))
-    return np.where(seen[..., None], plate, np.nan)
+    return np.where(seen[..., None], nan_median(stack), np.nan)
+
+
+def nan_median(stack):
+    """np.nanmedian(stack, axis=0), the same numbers, several times faster for a few dozen frames: each pixel's
+    values sorted (NaN last), the middle of those known (the mean of the two middle ones for an even count); NaN
+    where none is known."""
+    known = (~np.isnan(stack)).sum(0)
+    ordered = np.sort(stack, axis=0)
+    low = np.take_along_axis(ordered, (np.maximum(known, 1)[None] - 1) // 2, 0)[0]
+    high = np.take_along_axis(ordered, known[None] // 2, 0)[0]
+    return np.where(known > 0, (low + high) / 2, np.nan).astype(stack.dtype)
 
 
 def ring_difference(plate, other, holes):

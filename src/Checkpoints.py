@@ -92,6 +92,16 @@ def load_checkpoint(path, kind, video=None, train_command=None):
     return checkpoint
 
 
+def load_weights(module, weights, path, train_command=None):
+    """module.load_state_dict(weights), or one line saying that the checkpoint at `path` holds a network of
+    another shape than this version builds (an earlier version's)."""
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError:
+        raise UserError(f"{path} holds a network of another shape than this version builds: train one again"
+                        + (f" with {train_command}" if train_command else "")) from None
+
+
 def train_command(trainer, video):
     """The command that trains a model for `video` with `trainer` ("GenGAN.py" and its options), to print where
     one is missing."""

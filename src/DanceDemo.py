@@ -35,7 +35,8 @@ SAMPLE_TARGET = DEFAULT_DATA_DIR / "sample" / "pose2sim_cam02.mp4"
 # Each panel's height: twice a network's 256 px. H.264 on a 256-px panel costs the generated person detail that
 # MediaPipe needs; scaled up first, the codec's losses are finer than that (RESULTS.md, "Built-in sample").
 PANEL_SIZE = 512
-LAYOUTS = ("side-by-side", "target")  # the source beside the generated crop, or the target's whole frame
+LAYOUTS = ("side-by-side", "target")
+FIRST_BATCH = 4  # a network's first frames come in a small batch, so that the video starts at once  # the source beside the generated crop, or the target's whole frame
 
 
 def source_poses(source, target, smooth=True):
@@ -96,7 +97,7 @@ class DanceDemo:
             return self.generator.generate(self.poses[frame])
         if frame not in self.ahead:  # a network is faster on a batch: this frame and the next ones at once
             start = self.pose_frames.index(frame)
-            upcoming = self.pose_frames[start:start + batch_size]
+            upcoming = self.pose_frames[start:start + (batch_size if start else FIRST_BATCH)]
             images = self.generator.generate_many([self.poses[f] for f in upcoming],
                                                   [self.steps[f] for f in upcoming] if self.steps else None)
             self.ahead = dict(zip(upcoming, images))

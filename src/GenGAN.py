@@ -16,7 +16,7 @@ import torch
 import Networks
 import Training
 import TrainingSetup
-from Checkpoints import DEFAULTS, checkpoint_header
+from Checkpoints import DEFAULTS, checkpoint_header, load_weights
 from Generators import TrainedGenerator
 from Runtime import UserError, run_main
 
@@ -80,8 +80,8 @@ def main(argv=None):
     optimizer_g = torch.optim.Adam(generator.parameters(), lr=config["lr"], betas=(0.5, 0.999))
     optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=config["lr"], betas=(0.5, 0.999))
     if resumed:
-        Training.unwrap(generator).load_state_dict(resumed["generator"])
-        Training.unwrap(discriminator).load_state_dict(resumed["discriminator"])
+        load_weights(Training.unwrap(generator), resumed["generator"], run["path"])
+        load_weights(Training.unwrap(discriminator), resumed["discriminator"], run["path"])
         optimizer_g.load_state_dict(resumed["optimizer_g"])
         optimizer_d.load_state_dict(resumed["optimizer_d"])
     if run["rank"] == 0:

@@ -15,7 +15,7 @@ import torch
 import Networks
 import Training
 import TrainingSetup
-from Checkpoints import checkpoint_header
+from Checkpoints import checkpoint_header, load_weights
 from Generators import TrainedGenerator
 from Runtime import UserError, run_main
 
@@ -68,7 +68,7 @@ def main(argv=None):
     net = Training.prepare_module(Networks.build_generator(config), device, run["world"])
     optimizer = torch.optim.Adam(net.parameters(), lr=config["lr"], betas=(0.5, 0.999))
     if resumed:
-        Training.unwrap(net).load_state_dict(resumed["generator"])
+        load_weights(Training.unwrap(net), resumed["generator"], run["path"])
         optimizer.load_state_dict(resumed["optimizer"])
     if run["rank"] == 0:
         print(f"{type(Training.unwrap(net)).__name__}: {Networks.param_count(net) / 1e6:.2f} M parameters")

@@ -85,7 +85,7 @@ class TrainedGenerator:
         self.size = self.config["size"]
         self.device = pick_device(device)
         self.net = Networks.build_generator(self.config)
-        self.net.load_state_dict(saved["generator"])
+        Checkpoints.load_weights(self.net, saved["generator"], path, command)
         self.net.to(self.device).eval()
         train_indices, _ = split_indices(video.skeCount(), self.config["val_fraction"])
         remembered = np.arange(video.skeCount()) if remember_all else train_indices

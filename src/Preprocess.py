@@ -16,9 +16,11 @@ with a dropped frame) is cut exactly where one read in order would be.
 """
 import json
 import math
-import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -105,34 +107,70 @@ class ProgressBar:
 
 
 def run_chunks(work, job, chunks, workers, times, bar, reader):
-    """work(job, chunk, reader) for each chunk, counting its frames on `bar`: in `workers` processes (spawned, each
-    with its own MediaPipe and reader of the video), or here with `reader` (one worker, or a single chunk)."""
+    """work(job, chunk, reader) for each chunk, counting its frames on `bar`: here with `reader` (one worker, or a
+    single chunk), or in `workers` processes, each this file run as a program on its share of the chunks, with its
+    own MediaPipe and reader of the video. Programs rather than multiprocessing's workers, which would import the
+    caller's own script again (a user's script without a __main__ guard would start itself over and over)."""
     if workers == 1 or len(chunks) <= 1:
         for chunk in chunks:
             bar.update(work(job, chunk, reader))
         return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(min(workers, len(chunks)), initializer=start_worker, initargs=(times,)) as pool:
-        for count in pool.imap_unordered(worker_entry, [(work, job, chunk) for chunk in chunks]):
-            bar.update(count)
+    build = Path(job["build"])
+    np.save(build / "times.npy", times)
+    atomic_write(build / "job.json", lambda tmp: Path(tmp).write_text(json.dumps(job)))
+    shares = [chunks[w::workers] for w in range(min(workers, len(chunks)))]
+    logs = [build / f"worker_{w}.log" for w in range(len(shares))]
+    processes = []
+    for share, log in zip(shares, logs):
+        with open(log, "w") as errors:  # MediaPipe's C++ logging goes there too
+            processes.append(subprocess.Popen([sys.executable, __file__, work.__name__, str(build),
+                                               *map(str, share)], stdout=subprocess.DEVNULL, stderr=errors))
+    counted = set()
+    try:
+        while True:
+            running = any(process.poll() is None for process in processes)
+            for chunk in chunks:  # a chunk is counted once its result is on disk
+                if chunk not in counted and chunk_done(work, build, chunk):
+                    counted.add(chunk)
+                    bar.update(chunk_frames(work, build, chunk))
+            if not running:
+                break
+            time.sleep(0.2)
+    finally:  # on Ctrl-C too: no worker goes on alone
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+    failed = [log for process, log in zip(processes, logs) if process.returncode != 0]
+    if failed or len(counted) < len(chunks):
+        last = failed[0].read_text().strip().splitlines()[-1:] if failed else ["a worker stopped early"]
+        raise RuntimeError(f"preprocessing worker failed: {last[0] if last else 'no message'}")
 
 
-WORKER_TIMES = None  # in a worker process: every frame's time, sent once when it starts
+def chunk_done(work, build, chunk):
+    """Whether `work` (detect_chunk or crop_chunk) has finished `chunk`."""
+    done = build / "poses" / f"{chunk:05d}.npz" if work is detect_chunk else cropped_mark(build, chunk)
+    return done.exists()
 
 
-def start_worker(times):
-    """A worker process: the frames' times; one thread for OpenCV (the processes share the cores); MediaPipe's C++
-    logging off."""
-    global WORKER_TIMES
-    WORKER_TIMES = times
-    cv2.setNumThreads(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
+def chunk_frames(work, build, chunk):
+    """The frames a finished chunk counts for on a progress bar: read (poses), or written (crops)."""
+    part = load_chunk(build, chunk)
+    return int(part["read"]) if work is detect_chunk else len(part["frame_index"])
 
 
-def worker_entry(task):
-    work, job, chunk = task
-    return work(job, chunk, ChunkReader(job["path"], WORKER_TIMES))
+def worker(work_name, build, chunks):
+    """A worker program: `work_name` (detect_chunk or crop_chunk) on `chunks`, in order, with the build's job and
+    frame times; it stops if the program that started it is gone (killed: a rerun will go on from the chunks done)."""
+    build = Path(build)
+    job, times = json.loads((build / "job.json").read_text()), np.load(build / "times.npy")
+    cv2.setNumThreads(1)  # the workers share the cores
+    work, parent = {"detect_chunk": detect_chunk, "crop_chunk": crop_chunk}[work_name], os.getppid()
+    reader = ChunkReader(job["path"], times)
+    for chunk in chunks:
+        if os.getppid() != parent:
+            return
+        work(job, chunk, reader)
 
 
 class ChunkReader:
@@ -315,3 +353,7 @@ def frame_to_crop(landmarks, box, width, height):
     out[..., 1] = (out[..., 1] * height - y0) / side
     out[..., 2] = out[..., 2] * width / side  # MediaPipe's z is in units of the frame width
     return out
+
+
+if __name__ == "__main__":  # a worker started by run_chunks
+    worker(sys.argv[1], sys.argv[2], [int(chunk) for chunk in sys.argv[3:]])

@@ -175,8 +175,8 @@ def prepare(args, kind):
     run = {"config": config, "device": device, "rank": rank, "world": world, "video": video,
            "train_indices": train_indices,
            "data": Samples(video, train_indices, config, memory, crops, training=True).prepare("training frames"),
-           "held_out": Samples(video, scored, config, memory, crops).prepare("held-out frames"), "out_dir": path.parent,
-           "name": path.stem, "start_epoch": resumed["epoch"] if resumed else 0,
+           "held_out": Samples(video, scored, config, memory, crops).prepare("held-out frames"), "path": path,
+           "out_dir": path.parent, "name": path.stem, "start_epoch": resumed["epoch"] if resumed else 0,
            "history": resumed["history"] if resumed else []}
     if rank == 0:
         print(f"{kind}: {len(train_indices)} training frames, {len(held_out_indices)} held out, {config['size']} px, "

@@ -102,11 +102,12 @@ def frame_times(path):
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stamps = sorted(packet.pts for packet in container.demux(stream) if packet.pts is not None)
+            unit = stream.time_base  # read while the file is open: a closed one's streams say nothing
     except (av.error.FFmpegError, IndexError):
         return None
-    if not stamps or len(set(stamps)) != len(stamps):  # frames without a time of their own cannot be told apart
+    if not stamps or unit is None or len(set(stamps)) != len(stamps):  # frames must be told apart by their times
         return None
-    return (np.array(stamps, np.float64) - stamps[0]) * float(stream.time_base)
+    return (np.array(stamps, np.float64) - stamps[0]) * float(unit)
 
 
 def file_fingerprint(path, chunk=4 << 20):

@@ -222,3 +222,20 @@ def test_the_person_trust_region_prices_the_person_alone(sample_target):
     alone = trust_after_steps(data, {**L1_ALONE, "trust_weight": 5.0, "trust_region": "person"})
     assert alone[~inside].mean() < frame[~inside].mean() - 0.05
     assert alone[inside].mean() > frame[inside].mean() - 0.05
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_the_step_up_is_nearest_upsampling_then_a_three_by_three_convolution(bias):
+    """UpConv2d computes on the small image what a 3 x 3 convolution computes on the image enlarged by nearest
+    upsampling: the same outputs and the same gradients, to float rounding, at the borders too."""
+    from Networks import UpConv2d
+
+    torch.manual_seed(0)
+    step_up = UpConv2d(6, 4, bias=bias)
+    x = torch.randn(2, 6, 5, 7, requires_grad=True)
+    expected = F.conv2d(F.interpolate(x, scale_factor=2, mode="nearest"), step_up.weight, step_up.bias, padding=1)
+    got = step_up(x)
+    assert got.shape == (2, 4, 10, 14) and torch.allclose(got, expected, atol=1e-5)
+    for a, b in zip(torch.autograd.grad(got.square().sum(), (x, step_up.weight)),
+                    torch.autograd.grad(expected.square().sum(), (x, step_up.weight))):
+        assert torch.allclose(a, b, atol=1e-3, rtol=1e-4)
