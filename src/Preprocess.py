@@ -1,6 +1,6 @@
 """Preprocess: a video -> the poses, square crops and person masks of VideoSkeleton's cache, on every core, resumable.
 
-Two passes over the video, both cut into chunks of CHUNK_SECONDS that worker processes (one per core) take in turn:
+Two passes over the video, both cut into chunks (chunk_seconds) that worker processes, one per core, take in turn:
 1. poses: a worker goes to its chunk's first frame and runs MediaPipe Pose with segmentation on every FRAME_MOD-th
    frame (in RGB, one detector per chunk, tracking the person within it); the chunk's poses and person masks (at
    MASK_SCALE of the frame) are saved in the build folder, atomically. From all the poses, one square crop for the
@@ -30,7 +30,9 @@ from tqdm import tqdm
 import VideoIO
 from Runtime import UserError, atomic_write, native_stderr_silenced
 
-CHUNK_SECONDS = 5.0   # a chunk of video: the unit of work, of parallelism and of resuming
+# A chunk of video, the unit of work, of parallelism and of resuming: an eighth of the video, so that the cores share
+# the work evenly, but 5 to 20 s, since each chunk starts MediaPipe afresh (0.1 s, and its tracking).
+CHUNK_SECONDS = (5.0, 20.0)
 MASK_SCALE = 0.5      # the masks wait for the crop at half the frame's size (MediaPipe segments at 256 x 256)
 CROP_MARGIN = 0.2     # added on each side of the person's box, as a fraction of its larger side: hair, fingers, toes
 JPEG_QUALITY = 95
@@ -43,7 +45,7 @@ def build(video_path, build_dir, params, fingerprint, workers=None):
     params are kept; anything else found there is cleared first."""
     info = VideoIO.video_info(video_path)
     step, fps = params["mod_frame"], info["fps"]
-    chunk_frames = max(1, round(CHUNK_SECONDS * fps / step)) * step
+    chunk_frames = max(1, round(params["chunk_seconds"] * fps / step)) * step
     plan = {"fingerprint": fingerprint, "params": params, "chunk_frames": chunk_frames}
     plan_file = build_dir / "plan.json"
     if not plan_file.exists() or json.loads(plan_file.read_text()) != plan:
@@ -104,6 +106,11 @@ class ProgressBar:
     def __exit__(self, *exc):
         self.bar.close()
         self.silenced.__exit__(*exc)
+
+
+def chunk_seconds(info):
+    """The length of a chunk of the video whose VideoIO.video_info is `info` (see CHUNK_SECONDS)."""
+    return round(float(np.clip(info["stated_frames"] / info["fps"] / 8, *CHUNK_SECONDS)), 1)
 
 
 def run_chunks(work, job, chunks, workers, times, bar, reader):

@@ -98,7 +98,8 @@ class VideoSkeleton:
         self.dir = Path(data_dir or DEFAULT_DATA_DIR) / self.name
         self.params = {"mod_frame": int(mod_frame), "crop_size": int(crop_size), "margin": Preprocess.CROP_MARGIN,
                        "jpeg_quality": Preprocess.JPEG_QUALITY, "model_complexity": 1, "min_detection_confidence": 0.5,
-                       "chunk_seconds": Preprocess.CHUNK_SECONDS, "mask_scale": Preprocess.MASK_SCALE}
+                       "chunk_seconds": Preprocess.chunk_seconds(VideoIO.video_info(self.video_path)),
+                       "mask_scale": Preprocess.MASK_SCALE}
         self.fingerprint = VideoIO.file_fingerprint(self.video_path)
         reason = "FORCE_COMPUTE was given" if force_compute else self._load()
         if reason:
