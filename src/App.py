@@ -129,7 +129,7 @@ def score(target_upload, sample_target, source_upload, sample_source, gen_type, 
         target = chosen_video(target_upload, sample_target, SAMPLE_TARGET, folder, "target")
         source = chosen_video(source_upload, sample_source, SAMPLE_SOURCE, folder, "source")
         args = argparse.Namespace(target=target, source=source, gen_type=[int(gen_type)], baseline=False,
-                                  data_dir=folder / "data", size=128, val_fraction=0.2, max_frames=1000,
+                                  data_dir=folder / "data", score_size=None, val_fraction=0.2, max_frames=1000,
                                   device=None, smooth=True,
                                   report=folder / "report")
         report = Evaluate.evaluate(args)[0]

@@ -20,7 +20,6 @@ training frames, which decides in clips of a few seconds), so that the network l
 only alike, as it will have to on poses it has never seen. Over a sequence (DanceDemo, Evaluate) the remembered
 frames and the plates are chosen together (Sequence.py), so they do not flicker.
 """
-import warnings
 from collections import OrderedDict
 
 import cv2

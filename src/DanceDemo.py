@@ -35,8 +35,8 @@ SAMPLE_TARGET = DEFAULT_DATA_DIR / "sample" / "pose2sim_cam02.mp4"
 # Each panel's height: twice a network's 256 px. H.264 on a 256-px panel costs the generated person detail that
 # MediaPipe needs; scaled up first, the codec's losses are finer than that (RESULTS.md, "Built-in sample").
 PANEL_SIZE = 512
-LAYOUTS = ("side-by-side", "target")
-FIRST_BATCH = 4  # a network's first frames come in a small batch, so that the video starts at once  # the source beside the generated crop, or the target's whole frame
+LAYOUTS = ("side-by-side", "target")  # the source beside the generated crop, or the target's whole frame
+FIRST_BATCH = 4  # a network's first frames come in a small batch, so that the video starts at once
 
 
 def source_poses(source, target, smooth=True):
@@ -121,14 +121,14 @@ class DanceDemo:
         generated target, each panel_size high; or the target's whole frame with the generated person in it (layout
         "target"). The time is the source frame's own, so that a phone's variable frame rate stays in step."""
         source_skeletons = dict(zip(self.source.frame_index.tolist(), self.source.ske))
-        for index, frame, time in VideoIO.read_frames(self.source.video_path, with_time=True):
+        for index, frame, seconds in VideoIO.read_frames(self.source.video_path, with_time=True):
             image = self.generate(index)
             if layout == "target":
                 if image is None:  # no pose to follow: the target's own background
-                    yield time, self.canvas.background(self.last_moment)
+                    yield seconds, self.canvas.background(self.last_moment)
                 else:
                     self.last_moment = self.moment(index)
-                    yield time, self.canvas.compose(image, self.poses[index].landmarks, self.last_moment)
+                    yield seconds, self.canvas.compose(image, self.poses[index].landmarks, self.last_moment)
                 continue
             source_panel = cv2.resize(self.source.crop(frame), (panel_size, panel_size), interpolation=cv2.INTER_AREA)
             if image is None:  # MediaPipe found nobody in this frame, and no gap filling could: say so
@@ -139,7 +139,7 @@ class DanceDemo:
                     source_skeletons[index].draw(source_panel)
                 generated = cv2.resize(image, (panel_size, panel_size),
                                        interpolation=cv2.INTER_AREA if image.shape[0] > panel_size else cv2.INTER_CUBIC)
-            yield time, np.hstack([label(source_panel, "source"), generated])
+            yield seconds, np.hstack([label(source_panel, "source"), generated])
 
     @property
     def canvas(self):
@@ -156,8 +156,9 @@ class DanceDemo:
         size = self.canvas.size if layout == "target" else (2 * panel_size, panel_size)
         self.last_moment = int(self.target.frame_index[0])  # the background shown before the first pose
         with VideoIO.VideoWriter(out_path, self.source.fps, size, audio_from) as video:
-            for time, frame in tqdm(self.frames(panel_size, layout), total=frame_count, desc="dancing", unit="frame"):
-                video.write(frame, time)
+            for seconds, frame in tqdm(self.frames(panel_size, layout), total=frame_count, desc="dancing",
+                                       unit="frame"):
+                video.write(frame, seconds)
                 if show:
                     cv2.imshow(f"DanceDemo GEN_TYPE {self.gen_type} (q quits)", frame)
                     if cv2.waitKey(1) & 0xFF == ord("q"):

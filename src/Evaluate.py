@@ -1,28 +1,30 @@
 """Evaluate: score generators on held-out frames of the target, as Everybody Dance Now did, plus time and speed.
 
     python src/Evaluate.py --target VIDEO [--source VIDEO] --gen-type 1 [2 3 4] [--baseline] --json OUT.json
-                           [--report DIR] [--data-dir DIR] [--size 128] [--device D]
+                           [--report DIR] [--data-dir DIR] [--score-size N] [--device D]
 
 Held-out protocol: the last --val-fraction (20%) of the target's frames, in time, which the trainers never train on
 and GenNearest never searches. Each held-out frame's own pose goes into the generator; its real crop is the ground
 truth. The poses go in as a sequence, as in DanceDemo: nearest neighbour's frames and the networks' remembered
 frames are chosen together so that they seldom change (--no-smooth: each pose alone). Every image is compared at
---size pixels. A "real" row scores the real held-out crops as if generated: it is the floor of every pose and
-temporal figure, because the detector and optical flow have errors of their own.
+--score-size pixels (default: the network's). A "real" row scores the real held-out crops as if generated: it is
+the floor of every pose and temporal figure, because the detector and optical flow have errors of their own.
 
 Per generator:
 - psnr, ssim (whole crop) and ssim_person (the box around the driving pose, where the person is);
 - pose_distance_px / _pct: MediaPipe run again on the generated frame, mean 2-D distance of the 13 reduced joints
-  to the pose that drove it, in pixels at --size and in % of the side, over the frames where a pose was found;
+  to the pose that drove it, in pixels at --score-size and in % of the side, over the frames where a pose was found;
   missed_rate: the share of frames where none was. Re-detection is made as reliable as we can for every row
   alike: the image is upscaled to 384 px (bicubic) and padded by 25% on each side with its edge colours, and the
   detector runs in static mode (each frame alone, so no tracking smooths jitter away);
-- sharpness: variance of the Laplacian inside the person's box (real frames give the reference);
+- sharpness: variance of the Laplacian inside the person's box (real frames give the reference), and
+  sharpness_ratio, each frame's over its real frame's, averaged (1.0 for the real row); ssim_face: SSIM inside a
+  box around the face's landmarks (FACE_SIDE torso lengths square), as Everybody Dance Now crops the face;
 - where ssim_person is lost (person_ssim_breakdown): the generated person on the real background, the real person
   on the generated background, and ssim_person on the frames whose person is larger than in any training frame
   (ssim_person_larger, with their count) and on the others (ssim_person_trained_sizes);
 - tof: mean absolute difference between the optical flow (DIS) of consecutive generated frames and of the
-  corresponding real frames, in pixels at --size (tOF of Chu et al. 2020); jitter: mean length of the second
+  corresponding real frames, in pixels at --score-size (tOF of Chu et al. 2020); jitter: mean length of the second
   difference in time of the re-detected joints' error (pixels): the shake a viewer sees beyond the motion itself;
 - with --source, transfer: the source's poses (smoothed, unless --no-smooth) moved into the target's space; pose
   distance, missed rate, shake and warp error (transfer_stability), as there is no true image;
@@ -41,146 +43,14 @@ import cv2
 import numpy as np
 import torch
 
-import Metrics
 from DanceDemo import DanceDemo, source_poses
 from Detection import REDETECT_PAD, REDETECT_SIDE, Redetector
 from GenNearest import GenNearest
 from Generators import GEN_TYPES, TrainedGenerator, make_generator
-from Networks import to_unit
+from Measures import image_scores, pose_scores, sharpnesses, temporal_flow_error, transfer_stability
 from Runtime import DEFAULT_DATA_DIR, UserError, native_stderr_silenced, pick_device, run_main
 from Skeleton import REDUCED_JOINTS, torso_length
 from VideoSkeleton import VideoSkeleton, split_indices
-
-
-# ---- re-detection -----------------------------------------------------------------------------------------------
-
-# The 13 reduced joints with left and right exchanged (nose, then shoulder, elbow, wrist, hip, knee, ankle pairs).
-MIRRORED = np.array([0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11])
-
-
-def pose_scores(detected, driving, size):
-    """Pose distance (pixels at `size` and % of the side), missed rate, and jitter of the re-detected joints.
-
-    `detected` is a list of (13, 2) arrays or None, `driving` the (N, 13, 2) poses that drove the generator, both
-    in 0..1 of the image side. In static mode MediaPipe sometimes labels a person seen from the front with left and
-    right exchanged; each detection is taken with the labelling closer to its driving pose, for every row alike.
-    Jitter is the mean length of the second difference in time of (re-detected - driving) joints, over runs of
-    three consecutive frames all detected: the shake beyond the driving pose's own motion.
-    """
-    detected = [d if d is None or np.linalg.norm(d - p, axis=1).mean() <= np.linalg.norm(d[MIRRORED] - p, axis=1).mean()
-                else d[MIRRORED] for d, p in zip(detected, driving)]
-    found = [i for i, d in enumerate(detected) if d is not None]
-    scores = {"missed_rate": 1 - len(found) / len(detected), "frames": len(detected)}
-    if found:
-        distances = [np.linalg.norm(detected[i] - driving[i], axis=1).mean() for i in found]
-        scores["pose_distance_px"] = float(np.mean(distances) * size)
-        scores["pose_distance_pct"] = float(np.mean(distances) * 100)
-    error = [None if d is None else d - p for d, p in zip(detected, driving)]  # the pose's own motion taken out
-    shakes = [np.linalg.norm(error[i + 1] - 2 * error[i] + error[i - 1], axis=1).mean()
-              for i in range(1, len(error) - 1) if all(error[j] is not None for j in (i - 1, i, i + 1))]
-    if shakes:
-        scores["jitter"] = float(np.mean(shakes) * size)
-    return scores
-
-
-# ---- image measures ---------------------------------------------------------------------------------------------
-
-def to_tensor(images):
-    """List of BGR uint8 images -> (N, 3, H, W) float in [-1, 1]."""
-    return to_unit(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))
-
-
-def person_box(joints, size, margin=0.15):
-    """Square-ish pixel box (x0, y0, x1, y1) around reduced joints (13, 2) in 0..1, grown by margin, in the image."""
-    low, high = joints.min(axis=0), joints.max(axis=0)
-    grow = (high - low).max() * margin + 0.05  # the head and feet reach past the joints
-    x0, y0 = np.clip((low - grow) * size, 0, size - 11).astype(int)
-    x1, y1 = np.clip((high + grow) * size, 0, size).astype(int)
-    return x0, y0, max(x1, x0 + 11), max(y1, y0 + 11)  # SSIM's window needs 11 pixels
-
-
-def person_ssims(generated, real, driving, size):
-    """(N,) SSIM of each generated image with its real one inside the box around its driving pose."""
-    fake_t, real_t = to_tensor(generated), to_tensor(real)
-    boxes = [person_box(d, size) for d in driving]
-    return np.array([Metrics.ssim(fake_t[i:i + 1, :, y0:y1, x0:x1], real_t[i:i + 1, :, y0:y1, x0:x1]).item()
-                     for i, (x0, y0, x1, y1) in enumerate(boxes)])
-
-
-def image_scores(generated, real, driving, size, masks, larger):
-    fake_t, real_t = to_tensor(generated), to_tensor(real)
-    return {"psnr": Metrics.psnr(fake_t, real_t).mean().item(), "ssim": Metrics.ssim(fake_t, real_t).mean().item(),
-            "l1": (fake_t - real_t).abs().mean().item(),
-            **person_ssim_breakdown(generated, real, masks, driving, size, larger)}
-
-
-def person_ssim_breakdown(generated, real, masks, driving, size, larger):
-    """ssim_person, and where it is lost (a diagnosis of ours, not a standard measure). With each real frame's
-    person mask (N, size, size) in 0..1: the generated person laid on the real background (what the person alone
-    scores) and the real person laid on the generated background (what the background alone costs). And
-    ssim_person over the held-out frames whose person is larger than in any training frame (`larger`, (N,) bool:
-    the camera zoomed in or the person came closer, so the generator must extrapolate) and over the others."""
-    def laid(person, background):
-        return [np.clip(m[..., None] / 255 * p + (1 - m[..., None] / 255) * b, 0, 255).astype(np.uint8)
-                for p, b, m in zip(person, background, masks)]
-
-    per_frame = person_ssims(generated, real, driving, size)
-    scores = {"ssim_person": float(per_frame.mean()),
-              "ssim_person_real_background": float(person_ssims(laid(generated, real), real, driving, size).mean()),
-              "ssim_person_real_person": float(person_ssims(laid(real, generated), real, driving, size).mean()),
-              "larger_than_trained": int(larger.sum())}
-    if larger.any():
-        scores["ssim_person_larger"] = float(per_frame[larger].mean())
-    if not larger.all():
-        scores["ssim_person_trained_sizes"] = float(per_frame[~larger].mean())
-    return scores
-
-
-def sharpness(images, driving, size):
-    """Mean variance of the Laplacian of the grey image inside the person's box (Pech-Pacheco et al. 2000): high
-    for crisp edges and texture, low for a blur. Compare it with the real frames' row, not across videos."""
-    values = []
-    for image, joints in zip(images, driving):
-        x0, y0, x1, y1 = person_box(joints, size)
-        grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
-        values.append(cv2.Laplacian(grey, cv2.CV_64F).var())
-    return float(np.mean(values))
-
-
-def transfer_stability(detected, generated, frames, driving):
-    """How steady the transfer video is, with no true video to compare with:
-    - shake: mean length of the second difference in time of the joints re-detected on the generated frames, over
-      runs of three consecutive frames all detected, as a fraction of the body's height (the driving poses' median
-      extent from head to feet); smooth motion has a small second difference, shaking a large one;
-    - warp_error: mean absolute difference (grey levels, 0-255) between each generated frame and the one before it
-      warped onto it by the optical flow between the two generated frames (the source is framed differently, so
-      its flow does not apply): what motion cannot explain, i.e. flicker."""
-    height = float(np.median(driving[:, :, 1].max(1) - driving[:, :, 1].min(1)))
-    follows = np.diff(frames) == 1
-    shakes = [np.linalg.norm(detected[i + 1] - 2 * detected[i] + detected[i - 1], axis=1).mean()
-              for i in range(1, len(detected) - 1)
-              if follows[i - 1] and follows[i] and all(detected[j] is not None for j in (i - 1, i, i + 1))]
-    errors = []
-    for i in np.flatnonzero(follows):
-        before, after = (cv2.cvtColor(generated[j], cv2.COLOR_BGR2GRAY) for j in (i, i + 1))
-        backward = flow(generated[i + 1], generated[i])  # for each pixel of the later frame, where it was before
-        grid = np.indices(after.shape[:2])[::-1].transpose(1, 2, 0).astype(np.float32) + backward
-        warped = cv2.remap(before, grid[..., 0], grid[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        errors.append(np.abs(warped.astype(np.float32) - after).mean())
-    return {"shake": float(np.mean(shakes)) / max(height, 1e-6) if shakes else None,
-            "warp_error": float(np.mean(errors)) if errors else None}
-
-
-def flow(a, b):
-    """Dense optical flow (DIS, medium preset) from BGR image a to b: (H, W, 2) in pixels."""
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return dis.calc(cv2.cvtColor(a, cv2.COLOR_BGR2GRAY), cv2.cvtColor(b, cv2.COLOR_BGR2GRAY), None)
-
-
-def temporal_flow_error(generated, real, consecutive):
-    """tOF: mean |flow(generated t -> t+1) - flow(real t -> t+1)| in pixels, over the consecutive pairs."""
-    errors = [np.abs(flow(generated[i], generated[i + 1]) - flow(real[i], real[i + 1])).mean() for i in consecutive]
-    return float(np.mean(errors)) if errors else None
 
 
 # ---- generators -------------------------------------------------------------------------------------------------
@@ -226,6 +96,7 @@ def make_row_generator(name, target, train_indices, val_fraction, device):
 
 
 RUN_FRAMES = 10  # a long video's held-out frames are scored in runs of this many consecutive frames
+DEFAULT_SCORE_SIZE = 128
 
 
 def scored_frames(held, most):
@@ -242,13 +113,22 @@ def evaluate(args):
     target = VideoSkeleton(args.target, mod_frame=1, data_dir=args.data_dir)
     train_indices, held = split_indices(target.skeCount(), args.val_fraction)
     held_out_count, held = len(held), scored_frames(held, args.max_frames)
-    size = args.size
+    rows = ["real"] + [str(g) for g in args.gen_type] + (["baseline"] if args.baseline else [])
+    generators = {name: make_row_generator(name, target, train_indices, args.val_fraction, device)
+                  for name in rows[1:]}  # made first, to fail early, and to know the networks' size
+    sizes = [g.size for g in generators.values() if isinstance(g, TrainedGenerator)]
+    size = args.score_size or (sizes[0] if sizes else DEFAULT_SCORE_SIZE)
+    if size > target.crop_size:
+        raise UserError(f"--score-size {size} is larger than the target's cached crops ({target.crop_size} px): the "
+                        f"real frames are not known at that size")
+    landmarks = target.landmarks[held]
     driving = target.landmarks[held][:, REDUCED_JOINTS, :2]
     skeletons = [target.ske[i] for i in held]
     frame_numbers = target.frame_index[held]
     consecutive = [i for i in range(len(held) - 1) if frame_numbers[i + 1] - frame_numbers[i] == 1]
     real = [cv2.resize(target.readImage(i), (size, size), interpolation=cv2.INTER_AREA) for i in held]
     masks = [cv2.resize(target.readMask(i), (size, size), interpolation=cv2.INTER_AREA) for i in held]
+    real_sharpness = sharpnesses(real, driving, size)
     larger = torso_length(target.landmarks[held]) > torso_length(target.landmarks[train_indices]).max()
     if args.source:
         source = VideoSkeleton(args.source, mod_frame=1, data_dir=args.data_dir)
@@ -257,7 +137,6 @@ def evaluate(args):
         transfer_skeletons = [poses[f] for f in transfer_frames]
         transfer_driving = np.stack([s.landmarks[REDUCED_JOINTS, :2] for s in transfer_skeletons])
 
-    rows = ["real"] + [str(g) for g in args.gen_type] + (["baseline"] if args.baseline else [])
     results, images = {}, {}
     with native_stderr_silenced():
         redetect = Redetector()
@@ -267,16 +146,18 @@ def evaluate(args):
             if name == "real":
                 generator, generated, seconds = None, real, None
             else:
-                generator = make_row_generator(name, target, train_indices, args.val_fraction, device)
+                generator = generators[name]
                 generated, seconds = generate_all(generator, skeletons, size, args.smooth)
             images[name] = [generated[i] for i in sheet_picks(len(held))]  # the contact sheet's: memory stays bounded
             with native_stderr_silenced():
                 detected = [redetect(image) for image in generated]
             row = pose_scores(detected, driving, size)
             if name != "real":  # the real row's image scores would be perfect by definition
-                row.update(image_scores(generated, real, driving, size, masks, larger))
+                row.update(image_scores(generated, real, driving, landmarks, size, masks, larger))
             row["tof"] = temporal_flow_error(generated, real, consecutive)
-            row["sharpness"] = sharpness(generated, driving, size)
+            sharp = sharpnesses(generated, driving, size)
+            row["sharpness"] = float(sharp.mean())
+            row["sharpness_ratio"] = float(np.mean(sharp / np.maximum(real_sharpness, 1e-6)))  # 1.0 for the real
             if generator is not None:
                 row["gen_fps"] = len(held) / seconds
                 row["gen_fps_batched"] = batched_fps(generator, skeletons)
@@ -319,6 +200,7 @@ def evaluate(args):
 # ---- report -----------------------------------------------------------------------------------------------------
 
 COLUMNS = [("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("ssim_person", "SSIM person", "{:.3f}"),
+           ("ssim_face", "SSIM face", "{:.3f}"), ("sharpness_ratio", "sharpness / real", "{:.2f}"),
            ("pose_distance_px", "pose dist px", "{:.2f}"), ("pose_distance_pct", "pose dist %", "{:.2f}"),
            ("missed_rate", "missed", "{:.1%}"), ("tof", "tOF px", "{:.3f}"), ("jitter", "jitter px", "{:.2f}"),
            ("sharpness", "sharpness", "{:.0f}"), ("ssim_person_real_background", "SSIM person on real bg", "{:.3f}"),
@@ -393,7 +275,10 @@ def main(argv=None):
     parser.add_argument("--json", type=Path, required=True, help="write the results here")
     parser.add_argument("--report", type=Path, help="write report.md, contact_sheet.png and metrics.png here")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--size", type=int, default=128, help="compare images at this side (default 128)")
+    parser.add_argument("--score-size", type=int, metavar="N",
+                        help="compare the images at this side, each enlarged or reduced to it (default: the first "
+                        f"network's size; {DEFAULT_SCORE_SIZE} with nearest neighbour alone); up to the cached crops' "
+                        "256 px")
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--max-frames", type=int, default=1000,
                         help="score at most this many held-out frames, in evenly spaced runs of consecutive frames, "
@@ -402,8 +287,8 @@ def main(argv=None):
     parser.add_argument("--no-smooth", dest="smooth", action="store_false",
                         help="as DanceDemo --no-smooth: raw source poses, and nearest neighbour frame by frame")
     args = parser.parse_args(argv)
-    if args.size < 32:
-        raise UserError("--size must be 32 or more")
+    if args.score_size is not None and args.score_size < 32:
+        raise UserError("--score-size must be 32 or more")
     if args.max_frames < 2 * RUN_FRAMES:
         raise UserError(f"--max-frames must be {2 * RUN_FRAMES} or more")
     report, images, skeletons, size = evaluate(args)

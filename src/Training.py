@@ -45,8 +45,8 @@ class Samples:
     an image. training=True keeps each frame's memory away from its own second of video."""
 
     def __init__(self, video, indices, config, memory, crops, training=False):
-        self.video, self.indices, self.config, self.memory, self.crops = video, np.asarray(indices), config, memory, crops
-        self.training = training
+        self.video, self.indices, self.config = video, np.asarray(indices), config
+        self.memory, self.crops, self.training = memory, crops, training
         self.kept, self.bytes = OrderedDict(), 0
 
     def __len__(self):

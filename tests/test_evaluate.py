@@ -1,11 +1,13 @@
 """Evaluate's measures on known cases, and a small evaluation end to end on the sample footage."""
 import json
 
+import cv2
 import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, run_program
-from Evaluate import MIRRORED, person_ssim_breakdown, pose_scores, scored_frames, temporal_flow_error
+from Evaluate import scored_frames
+from Measures import MIRRORED, person_ssim_breakdown, pose_scores, temporal_flow_error
 
 
 def test_pose_distance_of_a_known_shift():
@@ -75,7 +77,7 @@ def test_evaluation_end_to_end_on_the_sample(trained, sample_videos, data_dir, t
     out = tmp_path / "scores.json"
     result = run_program("src/Evaluate.py", "--target", target, "--source", source, "--gen-type", "1", "3", "4",
                          "--baseline", "--json", out, "--report", tmp_path / "report", "--data-dir", data_dir,
-                         "--size", "64", "--device", "cpu")
+                         "--score-size", "64", "--device", "cpu")
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert report["split"] == {"frames": 100, "train": 80, "held_out": 20, "scored": 20, "val_fraction": 0.2,
@@ -83,6 +85,8 @@ def test_evaluation_end_to_end_on_the_sample(trained, sample_videos, data_dir, t
     rows = report["generators"]
     assert list(rows) == ["real", "1", "3", "4", "baseline"]
     assert rows["real"]["missed_rate"] < 0.5 and rows["real"]["tof"] == 0 and rows["real"]["sharpness"] > 0
+    assert rows["real"]["sharpness_ratio"] == 1.0 and report["image_size"] == 64
+    assert all(0 < rows[row]["ssim_face"] <= 1 and rows[row]["sharpness_ratio"] > 0 for row in ("1", "3", "4"))
     nearest = rows["1"]
     assert 10 < nearest["psnr"] < 60 and 0 < nearest["ssim"] <= 1 and 0 <= nearest["missed_rate"] <= 1
     assert nearest["gen_fps"] > 0 and nearest["demo_fps"] > 0 and "transfer_missed_rate" in nearest
@@ -107,7 +111,7 @@ def test_psnr_and_ssim_of_an_evaluation_are_those_of_independent_code(sample_vid
 
     out = tmp_path / "nearest.json"
     result = run_program("src/Evaluate.py", "--target", sample_videos[1], "--gen-type", "1", "--no-smooth",
-                         "--json", out, "--size", "64", "--data-dir", data_dir)
+                         "--json", out, "--score-size", "64", "--data-dir", data_dir)
     assert result.returncode == 0, result.stderr
     row = json.loads(out.read_text())["generators"]["1"]
 
@@ -140,3 +144,32 @@ def test_evaluation_refuses_a_missing_model(sample_videos, tmp_path):
     result = run_program("src/Evaluate.py", "--target", sample_videos[1], "--gen-type", "4", "--json",
                          tmp_path / "x.json", "--data-dir", tmp_path)
     assert_one_line_error(result, "no trained gan model")
+
+
+def test_the_sharpness_ratio_and_the_face_s_ssim_on_real_frames(sample_target):
+    """On the sample's real crops and poses: the sharpness of a blurred copy is a fraction of the real frames', the
+    real frames' own ratio 1; the face's box holds the nose and is about a head across, and blurring inside it costs
+    the face's SSIM while blurring elsewhere leaves it whole."""
+    from Measures import face_box, face_ssims, sharpnesses
+    from Skeleton import REDUCED_JOINTS, torso_length
+
+    picks = range(0, 100, 10)
+    frames = [sample_target.readImage(i) for i in picks]
+    landmarks = sample_target.landmarks[list(picks)]
+    driving = landmarks[:, REDUCED_JOINTS, :2]
+    real = sharpnesses(frames, driving, 256)
+    assert (sharpnesses(frames, driving, 256) / real == 1).all()
+    blurred = [cv2.GaussianBlur(frame, (0, 0), 2) for frame in frames]
+    assert np.mean(sharpnesses(blurred, driving, 256) / real) < 0.5
+    boxes = [face_box(pose, 256) for pose in landmarks]
+    for (x0, y0, x1, y1), pose in zip(boxes, landmarks):
+        nose = pose[0, :2] * 256
+        assert x0 <= nose[0] <= x1 and y0 <= nose[1] <= y1
+        assert 0.4 < (x1 - x0) / (torso_length(pose) * 256) < 0.6
+    face_blurred, elsewhere = [f.copy() for f in frames], [f.copy() for f in frames]
+    for image, blur, (x0, y0, x1, y1) in zip(face_blurred, blurred, boxes):
+        image[y0:y1, x0:x1] = blur[y0:y1, x0:x1]
+    for image, blur, (x0, y0, x1, y1) in zip(elsewhere, blurred, boxes):
+        image[y1:] = blur[y1:]  # everything below the face
+    assert face_ssims(face_blurred, frames, landmarks, 256).mean() < 0.95
+    assert face_ssims(elsewhere, frames, landmarks, 256).mean() == pytest.approx(1, abs=1e-4)

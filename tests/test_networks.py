@@ -8,8 +8,8 @@ import Metrics
 import PoseEncoding
 import Training
 from Generators import build_memory
-from Networks import (ComposeWithMemory, GANLoss, NLayerDiscriminator, UnetGenerator, VectorToImage,
-                      build_discriminator, build_generator, generator_input, to_unit)
+from Networks import (ComposeWithMemory, GANLoss, UnetGenerator, VectorToImage, build_discriminator,
+                      build_generator, generator_input, to_unit)
 from VideoSkeleton import split_indices
 
 IMAGE_CHANNELS = PoseEncoding.CHANNELS + 3  # what the image networks read: the encoded pose and the memory

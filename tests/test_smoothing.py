@@ -94,7 +94,7 @@ def test_evaluate_reports_shake_and_warp_error_with_and_without_smoothing(sample
     for flag in ([], ["--no-smooth"]):
         out = tmp_path / f"scores{len(flag)}.json"
         result = run_program("src/Evaluate.py", "--target", target, "--source", source, "--gen-type", "1",
-                             "--json", out, "--size", "64", "--data-dir", data_dir, *flag)
+                             "--json", out, "--score-size", "64", "--data-dir", data_dir, *flag)
         assert result.returncode == 0, result.stderr
         scores[bool(flag)] = json.loads(out.read_text())
     assert scores[False]["smooth"] is True and scores[True]["smooth"] is False
