@@ -63,19 +63,30 @@ def person_box(joints, size, margin=0.15):
     return x0, y0, max(x1, x0 + 11), max(y1, y0 + 11)  # SSIM's window needs 11 pixels
 
 
+def boxed_ssims(generated, real, boxes):
+    """(N,) SSIM of each generated image with its real one inside its box (x0, y0, x1, y1), a pair at a time."""
+    return np.array([Metrics.ssim(*to_tensor([g[y0:y1, x0:x1], r[y0:y1, x0:x1]]).split(1)).item()
+                     for g, r, (x0, y0, x1, y1) in zip(generated, real, boxes)])
+
+
 def person_ssims(generated, real, driving, size):
     """(N,) SSIM of each generated image with its real one inside the box around its driving pose."""
-    fake_t, real_t = to_tensor(generated), to_tensor(real)
-    boxes = [person_box(d, size) for d in driving]
-    return np.array([Metrics.ssim(fake_t[i:i + 1, :, y0:y1, x0:x1], real_t[i:i + 1, :, y0:y1, x0:x1]).item()
-                     for i, (x0, y0, x1, y1) in enumerate(boxes)])
+    return boxed_ssims(generated, real, [person_box(d, size) for d in driving])
+
+
+SCORED_AT_ONCE = 64  # images compared in one batch: the memory stays small at any size and count
 
 
 def image_scores(generated, real, driving, landmarks, size, masks, larger):
     """PSNR, SSIM, L1, the face's SSIM, and person SSIM with its breakdown, of generated images against real ones."""
-    fake_t, real_t = to_tensor(generated), to_tensor(real)
-    return {"psnr": Metrics.psnr(fake_t, real_t).mean().item(), "ssim": Metrics.ssim(fake_t, real_t).mean().item(),
-            "l1": (fake_t - real_t).abs().mean().item(),
+    psnr, ssim, l1 = [], [], []
+    for start in range(0, len(generated), SCORED_AT_ONCE):
+        fake_t, real_t = (to_tensor(images[start:start + SCORED_AT_ONCE]) for images in (generated, real))
+        psnr.append(Metrics.psnr(fake_t, real_t))
+        ssim.append(Metrics.ssim(fake_t, real_t))
+        l1.append((fake_t - real_t).abs().flatten(1).mean(1))
+    return {"psnr": torch.cat(psnr).mean().item(), "ssim": torch.cat(ssim).mean().item(),
+            "l1": torch.cat(l1).mean().item(),
             "ssim_face": float(face_ssims(generated, real, landmarks, size).mean()),
             **person_ssim_breakdown(generated, real, masks, driving, size, larger)}
 
@@ -129,9 +140,7 @@ def face_box(landmarks, size):
 
 def face_ssims(generated, real, landmarks, size):
     """(N,) SSIM of each generated image with its real one inside the face's box of its driving pose (N, 33, 4)."""
-    fake_t, real_t = to_tensor(generated), to_tensor(real)
-    return np.array([Metrics.ssim(fake_t[i:i + 1, :, y0:y1, x0:x1], real_t[i:i + 1, :, y0:y1, x0:x1]).item()
-                     for i, (x0, y0, x1, y1) in enumerate(face_box(l, size) for l in landmarks)])
+    return boxed_ssims(generated, real, [face_box(l, size) for l in landmarks])
 
 
 def transfer_stability(detected, generated, frames, driving):
