@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import torch
 
-from Sequence import coherent_choice, viterbi
+from Sequence import ROWS_AT_ONCE, closest, coherent_choice, viterbi_uniform
 from Skeleton import pose_distance_matrix, pose_distances, torso_length
 
 MID_SHOULDER, MID_HIP = 33, 34  # two joints added to MediaPipe's 33: the middles of the shoulders and of the hips
@@ -248,22 +248,27 @@ class AppearanceMemory:
 
     def coherent_choice(self, landmarks):
         """For a sequence of poses, the remembered frame of each, chosen together so that they change seldom."""
-        distances = np.stack([self.distances(l) for l in landmarks])
-        return coherent_choice(distances, self.frame_index,
+        options, distances = closest(lambda start, stop: np.stack([self.distances(l) for l in landmarks[start:stop]]),
+                                     len(landmarks), MEMORY_CANDIDATES)
+        return coherent_choice(options, distances, self.frame_index,
                                lambda p, f: pose_distance_matrix(self.shapes[p], self.shapes[f]),
-                               MEMORY_CANDIDATES, MEMORY_JUMP_WEIGHT, MEMORY_JUMP_FLOOR)
+                               MEMORY_JUMP_WEIGHT, MEMORY_JUMP_FLOOR)
 
     def coherent_plates(self, landmarks):
         """For a sequence of poses, the frame whose plate each is laid on, chosen together: among the plates, the
         sequence that balances each pose's placement distance to the plate's best-placed frame against
         PLATE_CHANGE_COST per change (a Viterbi pass over the whole sequence)."""
-        distances = np.abs(placement(np.stack(landmarks))[:, None] - self.placements[None]).sum(-1)  # (T, N)
-        numbers = self.plate_numbers
-        marks = [np.flatnonzero(numbers == n) for n in np.unique(numbers)]  # each plate's frames
-        unary = np.stack([distances[:, frames].min(1) for frames in marks], 1)  # (T, plates)
-        change = PLATE_CHANGE_COST * (1 - np.eye(len(marks)))
-        path = viterbi(list(unary), [change] * (len(landmarks) - 1))
-        return [int(marks[m][0]) for m in path]  # any frame of a plate stands for it
+        wanted = placement(np.stack(landmarks))  # (T, 3)
+        # Each plate's frames are a run of consecutive memory frames (their numbers never go down).
+        firsts = np.flatnonzero(np.r_[True, np.diff(self.plate_numbers) != 0])
+
+        def costs():  # each pose's distance to each plate's best-placed frame: (plates,) a pose, ROWS_AT_ONCE made
+            for start in range(0, len(wanted), ROWS_AT_ONCE):  # at a time, never the whole (T, N) matrix
+                part = wanted[start:start + ROWS_AT_ONCE]
+                distances = sum(np.abs(part[:, None, c] - self.placements[None, :, c]) for c in range(3))
+                yield from np.minimum.reduceat(distances, firsts, axis=1)
+
+        return [int(firsts[m]) for m in viterbi_uniform(costs(), PLATE_CHANGE_COST)]  # a plate's first frame
 
     # ---- the picture ----
 

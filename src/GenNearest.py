@@ -9,7 +9,7 @@ stream can be answered as it comes), and turns each jump that is left into a sho
 """
 import numpy as np
 
-from Sequence import coherent_choice, crossfades
+from Sequence import closest, coherent_choice, crossfades
 from Skeleton import pose_distance_matrix, pose_distances, reduced_landmarks
 from VideoSkeleton import CropCache
 
@@ -66,9 +66,11 @@ class GenNearest:
     def coherent_choice(self, skeletons):
         """For each pose, a position in self.indices: the sequence that balances pose distance against jumps
         between the chosen frames (coherent_choice below)."""
-        distances = pose_distance_matrix(np.stack([ske.landmarks for ske in skeletons]), self.joints)
+        queries = np.stack([ske.landmarks for ske in skeletons])
+        options, distances = closest(lambda start, stop: pose_distance_matrix(queries[start:stop], self.joints),
+                                     len(queries), CANDIDATES)
 
         def jump_difference(previous, following):
             return pose_distance_matrix(self.joints[previous], self.joints[following])
 
-        return coherent_choice(distances, self.frames, jump_difference, CANDIDATES, JUMP_WEIGHT, JUMP_FLOOR)
+        return coherent_choice(options, distances, self.frames, jump_difference, JUMP_WEIGHT, JUMP_FLOOR)

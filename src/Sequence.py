@@ -10,6 +10,7 @@ its own weights, since their distances are in different units.
 import numpy as np
 
 LAG = 8            # poses looked ahead before a choice is final: the delay of a live stream
+ROWS_AT_ONCE = 256  # queries whose distances to every stored frame are held at once (closest())
 FREE_STEPS = 2     # a step of 0 to 2 frames forward in the stored video is no jump: its own motion, held or fast
 FADE_FRAMES = 4    # after a jump the frame before it fades out over this many frames (0.13 s at 30 fps)
 
@@ -29,14 +30,51 @@ def viterbi(unary, pairwise):
     return path[::-1]
 
 
+def viterbi_uniform(unary, change):
+    """viterbi() for a chain where every move between two different states costs `change` and staying costs
+    nothing, in O(states) a step instead of O(states^2): the cheapest way into a state is to stay in it or to come
+    from the previous step's cheapest state. unary: an iterable of (K,) cost arrays, one per step, which may be made
+    as it is read. Returns one state index per step."""
+    total, stays, cheapest = None, [], []
+    for costs in unary:
+        if total is None:
+            total = np.asarray(costs, np.float64)
+            continue
+        best = int(np.argmin(total))
+        stay = total <= total[best] + change
+        stays.append(stay)
+        cheapest.append(best)
+        total = np.where(stay, total, total[best] + change) + costs
+    path = [int(np.argmin(total))]
+    for stay, best in zip(reversed(stays), reversed(cheapest)):
+        path.append(path[-1] if stay[path[-1]] else best)
+    return path[::-1]
+
+
+def closest(distance_rows, count, candidates):
+    """For each of `count` queries, its `candidates` nearest stored frames, nearest first: (their positions (T, K),
+    their distances (T, K)). distance_rows(start, stop) gives rows start to stop of the (T, N) matrix of distances
+    from queries to stored frames; they are asked for ROWS_AT_ONCE at a time, so the whole matrix is never held (a
+    3-minute source against a 60-minute target would need 4.7 GB)."""
+    options, values = [], []
+    for start in range(0, count, ROWS_AT_ONCE):
+        rows = distance_rows(start, min(count, start + ROWS_AT_ONCE))
+        k = min(candidates, rows.shape[1])
+        nearest = np.argpartition(rows, k - 1, axis=1)[:, :k]
+        nearest = np.take_along_axis(nearest, np.argsort(np.take_along_axis(rows, nearest, 1), axis=1), 1)
+        options.append(nearest)
+        values.append(np.take_along_axis(rows, nearest, 1))
+    return np.concatenate(options), np.concatenate(values)
+
+
 def own_step(step):
     """Whether going `step` frames forward in the stored video (a number or an array) is its own motion, no jump."""
     return (step >= 0) & (step <= FREE_STEPS)
 
 
-def coherent_choice(distances, frames, pose_difference, candidates, jump_weight, jump_floor):
-    """For each query t, the index of a stored frame: among its `candidates` closest (distances (T, N), query to
-    stored frame), the choice that minimises distance + jump_weight x (pose_difference(previous, chosen) +
+def coherent_choice(options, distances, frames, pose_difference, jump_weight, jump_floor):
+    """For each query t, the index of a stored frame: among its candidates `options` (T, K), at `distances` (T, K)
+    (closest() gives both), the choice that minimises distance + jump_weight x (pose_difference(previous, chosen) +
     jump_floor), a jump being free when the chosen frame follows the previous one in the video (`frames`, the
     stored frames' numbers); each decided once the next LAG queries are known. pose_difference(is, js) gives the
     (len(is), len(js)) differences between stored frames is and js."""
@@ -46,8 +84,7 @@ def coherent_choice(distances, frames, pose_difference, candidates, jump_weight,
         jump = jump_weight * (pose_difference(previous, following) + jump_floor)
         return np.where(own_step(step), 0.0, jump)  # the video's own next frames are free
 
-    options = np.argsort(distances, axis=1)[:, :candidates]
-    unary = list(np.take_along_axis(distances, options, axis=1))
+    unary = list(distances)
     steps = [jump_costs(options[t], options[t + 1]) for t in range(len(distances) - 1)]  # from t to t + 1
     chosen = []
     for t in range(len(distances)):

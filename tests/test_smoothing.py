@@ -7,7 +7,8 @@ import pytest
 
 from conftest import run_program
 from GenNearest import GenNearest
-from Sequence import crossfades, viterbi
+import Sequence
+from Sequence import closest, crossfades, viterbi, viterbi_uniform
 from Skeleton import Skeleton
 from Smoothing import fill_gaps, one_euro, smooth_poses
 
@@ -54,6 +55,31 @@ def test_viterbi_prefers_a_coherent_path_over_greedy_choices():
     switch = np.array([[0.0, 1.0], [1.0, 0.0]])
     assert viterbi(unary, [switch, switch]) == [0, 0, 0]
     assert viterbi(unary, [switch * 0, switch * 0]) == [0, 1, 0]  # free switching: the greedy path
+
+
+def test_viterbi_with_one_price_for_every_change_finds_the_same_path_as_the_general_one():
+    rng = np.random.default_rng(0)
+    for states, steps, change in ((5, 40, 0.3), (30, 200, 0.05), (1, 3, 1.0)):
+        unary = list(rng.random((steps, states)))
+        matrix = change * (1 - np.eye(states))
+        assert viterbi_uniform(iter(unary), change) == viterbi(unary, [matrix] * (steps - 1))
+
+
+def test_the_closest_candidates_are_those_of_a_full_sort_made_a_slice_at_a_time(monkeypatch):
+    monkeypatch.setattr(Sequence, "ROWS_AT_ONCE", 7)  # several slices, the last one short
+    distances = np.random.default_rng(1).random((30, 50))
+    asked = []
+
+    def rows(start, stop):
+        asked.append(stop - start)
+        return distances[start:stop]
+
+    options, values = closest(rows, 30, 8)
+    assert max(asked) == 7 and sum(asked) == 30
+    assert np.array_equal(options, np.argsort(distances, axis=1)[:, :8])
+    assert np.array_equal(values, np.sort(distances, axis=1)[:, :8])
+    options, _ = closest(rows, 30, 80)  # more candidates than stored frames: all of them
+    assert options.shape == (30, 50)
 
 
 def test_coherent_nearest_neighbour_jumps_less_than_frame_by_frame(sample_target):
