@@ -213,8 +213,8 @@ def main(argv=None):
     demo = DanceDemo(args.source, args.gen_type, args.target, args.data_dir, args.target_mod_frame,
                      args.checkpoint, args.device, args.smooth)
     if args.gen_type > 1:
-        print(f"GEN_TYPE {args.gen_type}: {demo.generator.checkpoint_path} ({demo.generator.size} px, "
-              f"on {demo.generator.device})")
+        print(f"GEN_TYPE {args.gen_type}: {demo.generator.checkpoint_path} (a {demo.generator.size}-px network, "
+              f"{demo.generator.output_size}-px images, on {demo.generator.device})")
     started = time.perf_counter()
     frames, codec, with_audio = demo.write(out, args.size, args.show, args.audio, args.layout)
     seconds = time.perf_counter() - started

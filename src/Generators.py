@@ -8,6 +8,7 @@ from collections import namedtuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 import Checkpoints
 import Networks
@@ -56,9 +57,9 @@ def build_memory(video, indices, config, crops=None):
 def model_inputs(skeletons, config, memory=None, frames=None, chosen=None, plates=None):
     """What the networks read for a list of Skeletons, as a dict of CPU tensors: "vector", the joint vectors (N, 26)
     in [-1, 1]; "skeleton", the encoded pose (PoseEncoding; N x C x size x size, uint8); and with an appearance
-    memory, "memory", the remembered person warped to each pose (N x 3 x size x size, uint8), never taken from
-    within a second of `frames` (the poses' own frame numbers, when they are training frames), or from the
-    remembered frames `chosen` (AppearanceMemory.coherent_choice), on the plates of `plates` (coherent_plates)."""
+    memory, "memory", the remembered person warped to each pose (N x 3 x S x S, uint8, at the memory's size S),
+    never taken from within a second of `frames` (the poses' own frame numbers, when they are training frames), or
+    from the remembered frames `chosen` (AppearanceMemory.coherent_choice), on the plates of `plates`."""
     inputs = {"vector": torch.from_numpy(np.stack([s.as_vector(reduced=True) for s in skeletons]) * 2 - 1).float(),
               "skeleton": PoseEncoding.render_many(skeletons, config["size"])}
     if memory is not None:
@@ -81,23 +82,27 @@ class TrainedGenerator:
             raise UserError(f"no trained {kind} model for {video.name}: train one with {command}")
         saved = Checkpoints.load_checkpoint(path, kind, video, command)
         self.kind, self.checkpoint_path, self.config, self.epochs = kind, path, saved["config"], saved["epoch"]
+        self.best_epoch = saved.get("best_epoch", self.epochs)  # whose weights draw: the best held-out SSIM's
         self.minutes = saved["history"][-1]["minutes"] if saved["history"] else None  # training time
-        self.size = self.config["size"]
+        self.size = self.config["size"]  # the network's
+        # A network composed with the appearance memory makes its output at the cached crops' size: the memory is
+        # warped there from the full-size crops and only the network's drawing is enlarged (Networks.ComposeWithMemory).
+        self.output_size = self.size if kind in Networks.VECTOR_KINDS else max(self.size, video.crop_size)
         self.device = pick_device(device)
         self.net = Networks.build_generator(self.config)
         Checkpoints.load_weights(self.net, saved["generator"], path, command)
         self.net.to(self.device).eval()
         train_indices, _ = split_indices(video.skeCount(), self.config["val_fraction"])
         remembered = np.arange(video.skeCount()) if remember_all else train_indices
-        self.memory = build_memory(video, remembered, self.config)
+        self.memory = build_memory(video, remembered, self.config, CropCache(video, self.output_size))
 
     def generate(self, ske):
-        """The target person in pose `ske` (crop coordinates): BGR uint8, size x size."""
+        """The target person in pose `ske` (crop coordinates): BGR uint8, output_size square."""
         return self.generate_many([ske])[0]
 
     @torch.no_grad()
     def generate_many(self, skeletons, steps=None):
-        """One image per pose, computed as one batch: a list of BGR uint8 images, size x size. `steps`: for each
+        """One image per pose, computed as one batch: a list of BGR uint8 images, output_size square. `steps`: for each
         pose, what sequence_steps() gave: ((remembered frame shown, frame faded from, weight of the shown), the
         frame whose plate it lies on). Where a step fades, the image made with the frame faded from is blended into
         the one made with the frame shown, both in the pose asked for, so that the person's texture dissolves
@@ -115,9 +120,15 @@ class TrainedGenerator:
         return Networks.to_uint8_bgr(shown)
 
     def _draw(self, skeletons, chosen, plates):
-        """The network's output (N, 3, size, size) in [-1, 1] for these poses, remembered frames and plates."""
+        """The output (N, 3, output_size, output_size) in [-1, 1] for these poses, remembered frames and plates."""
         inputs = model_inputs(skeletons, self.config, self.memory, chosen=chosen, plates=plates)
-        return self.net(Networks.generator_input(self.kind, inputs).to(self.device))
+        if self.memory is None:
+            return self.net(Networks.generator_input(self.kind, inputs).to(self.device))
+        memory = inputs["memory"]  # at the output's size; the network reads it at its own, as it was trained
+        if self.output_size != self.size:
+            inputs["memory"] = F.interpolate(memory.float(), size=(self.size, self.size), mode="area").round().byte()
+        return self.net(Networks.generator_input(self.kind, inputs).to(self.device),
+                        memory=Networks.to_unit(memory.to(self.device)))
 
     def sequence_steps(self, skeletons):
         """For each pose of a sequence, ((remembered frame shown, frame faded from, weight of the shown), the frame

@@ -4,7 +4,7 @@
 - UnetGenerator, built from one recursive UnetSkipConnectionBlock: the image networks (GEN_TYPE 3 and 4), whose
   skip connections carry the limbs' positions straight to the output layers;
 - ComposeWithMemory around it: the output is the appearance memory where the network trusts it, its own drawing
-  elsewhere;
+  elsewhere, at the memory's size (which may be larger than the network's: what is copied stays sharp);
 - VectorToImage (GEN_TYPE 2) and CourseDecoder (the course's baseline), which read the 26 joint values;
 - NLayerDiscriminator, the PatchGAN that judges (pose, image) pairs, and GANLoss;
 - build_generator() and build_discriminator(), the networks a checkpoint's configuration describes.
@@ -121,11 +121,19 @@ class ComposeWithMemory(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x, with_trust=False):
-        """The composed image; with_trust=True: (the image, the mask m), for Training.reconstruction_loss."""
+    def forward(self, x, with_trust=False, memory=None):
+        """The composed image; with_trust=True: (the image, the mask m), for Training.reconstruction_loss.
+
+        memory: the same appearance memory at a larger size (in [-1, 1]): the output is composed at that size, the
+        network's image and mask enlarged to it (bilinear), so that what is copied keeps the sharpness it has there
+        and only what is drawn is as soft as the network's size."""
         out = self.net(x)
+        if memory is None:
+            memory = x[:, -3:]
+        elif memory.shape[-1] != out.shape[-1]:
+            out = F.interpolate(out, size=memory.shape[-2:], mode="bilinear", align_corners=False)
         mask = (out[:, 3:4] + 1) / 2
-        image = mask * x[:, -3:] + (1 - mask) * out[:, :3]
+        image = mask * memory + (1 - mask) * out[:, :3]
         return (image, mask) if with_trust else image
 
 

@@ -30,6 +30,35 @@ def test_generators_make_images_of_their_size_in_tanh_range(size):
         assert out.min() >= -1 and out.max() <= 1
 
 
+class FixedOutput(torch.nn.Module):
+    """A stand-in for the U-Net: always the same image (grey -0.5) and the same mask over the memory."""
+
+    def __init__(self, trust):
+        super().__init__()
+        self.trust = trust
+
+    def forward(self, x):
+        out = torch.full((x.size(0), 4, x.size(2), x.size(3)), -0.5)
+        out[:, 3] = 2 * self.trust - 1
+        return out
+
+
+def test_composing_at_a_larger_size_copies_the_large_memory_where_the_network_trusts_it():
+    """ComposeWithMemory(memory=...) composes at the large memory's size: where the mask trusts the memory the
+    output is the large memory itself, pixel for pixel (its sharpness kept), elsewhere the network's image enlarged,
+    and in between the mix the mask says."""
+    torch.manual_seed(0)
+    x = torch.rand(2, IMAGE_CHANNELS, 32, 32) * 2 - 1
+    large = torch.rand(2, 3, 128, 128) * 2 - 1
+    for trust in (1.0, 0.0, 0.25):
+        out = ComposeWithMemory(FixedOutput(trust))(x, memory=large)
+        assert out.shape == (2, 3, 128, 128)
+        assert torch.allclose(out, trust * large + (1 - trust) * -0.5, atol=1e-6)
+    # Without it, the memory in the input is the one composed, at the network's size.
+    out = ComposeWithMemory(FixedOutput(1.0))(x)
+    assert out.shape == (2, 3, 32, 32) and torch.equal(out, x[:, -3:])
+
+
 def test_unet_skips_carry_the_input_to_the_output():
     """Through the skip connections the outermost layer sees the input: changing one corner of the input changes
     the output there more than far away."""
