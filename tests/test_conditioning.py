@@ -1,12 +1,14 @@
 """What the image generators are given: pose encodings, the augmentation that moves pose and picture together, and
 the appearance memory (synthetic cases with known answers, then real sample frames)."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
 import PoseEncoding
-from AppearanceMemory import (AppearanceMemory, background_plate, fill_holes, normalised, part_masks, segment_affine,
-                              warp_person)
+from AppearanceMemory import (AppearanceMemory, background_plate, fill_holes, nan_median, normalised, part_masks,
+                              segment_affine, warp_person)
 from Networks import ComposeWithMemory
 from Skeleton import LIMBS, REDUCED_JOINTS, Skeleton, pose_distances
 from VideoSkeleton import CropCache, split_indices
@@ -150,6 +152,21 @@ def test_a_plate_hole_takes_the_whole_video_only_where_it_shows_the_same_view():
     inpainted = fill_holes(plate, other_view).astype(int)
     assert np.abs(inpainted[32, 32] - (0, 112, 0)).max() <= 12  # from around the hole: neither smear nor mark
     assert np.abs(inpainted[:20] - wall[:20]).max() <= 1  # the rest of the plate is untouched
+    # A plate without holes needs no whole-video median at all.
+    assert np.array_equal(fill_holes(wall, None), wall.round().astype(np.uint8))
+
+
+def test_the_plate_median_gives_numpy_s_numbers():
+    """nan_median is np.nanmedian over the frames, NaN (the person) left out, for odd and even counts of known
+    values, and NaN where no frame saw the background."""
+    rng = np.random.default_rng(0)
+    stack = rng.uniform(0, 255, (12, 16, 16, 3)).astype(np.float32)
+    stack[rng.random(stack.shape) < 0.4] = np.nan
+    stack[:, 0, 0] = np.nan
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels
+        expected = np.nanmedian(stack, axis=0)
+    np.testing.assert_array_equal(nan_median(stack), expected)
 
 
 def test_the_plate_follows_where_the_person_stands_not_the_remembered_frame():
