@@ -163,7 +163,8 @@ def evaluate(args):
                 row["gen_fps_batched"] = batched_fps(generator, skeletons)
                 if isinstance(generator, TrainedGenerator):
                     row.update(checkpoint=str(generator.checkpoint_path), trained_epochs=generator.epochs,
-                               trained_minutes=generator.minutes, config=generator.config)
+                               best_epoch=generator.best_epoch, trained_minutes=generator.minutes,
+                               config=generator.config)
                 if args.source:
                     transfer, _ = generate_all(generator, transfer_skeletons, size, args.smooth)
                     with native_stderr_silenced():

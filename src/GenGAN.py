@@ -80,7 +80,7 @@ def main(argv=None):
     optimizer_g = torch.optim.Adam(generator.parameters(), lr=config["lr"], betas=(0.5, 0.999))
     optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=config["lr"], betas=(0.5, 0.999))
     if resumed:
-        load_weights(Training.unwrap(generator), resumed["generator"], run["path"])
+        load_weights(Training.unwrap(generator), resumed.get("last_generator", resumed["generator"]), run["path"])
         load_weights(Training.unwrap(discriminator), resumed["discriminator"], run["path"])
         optimizer_g.load_state_dict(resumed["optimizer_g"])
         optimizer_d.load_state_dict(resumed["optimizer_d"])

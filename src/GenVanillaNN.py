@@ -68,7 +68,7 @@ def main(argv=None):
     net = Training.prepare_module(Networks.build_generator(config), device, run["world"])
     optimizer = torch.optim.Adam(net.parameters(), lr=config["lr"], betas=(0.5, 0.999))
     if resumed:
-        load_weights(Training.unwrap(net), resumed["generator"], run["path"])
+        load_weights(Training.unwrap(net), resumed.get("last_generator", resumed["generator"]), run["path"])
         optimizer.load_state_dict(resumed["optimizer"])
     if run["rank"] == 0:
         print(f"{type(Training.unwrap(net)).__name__}: {Networks.param_count(net) / 1e6:.2f} M parameters")

@@ -6,7 +6,7 @@
 - the loop: epochs over shuffled batches, a `step(batch)` function from the caller that updates the networks and
   returns its losses, tqdm showing them; after each epoch the held-out L1, PSNR, SSIM and missed re-detections, a
   sample grid (pose | memory | real | generated on held-out frames), the loss curves, and a checkpoint written
-  atomically (Checkpoints.py);
+  atomically (Checkpoints.py) whose generator is that of the epoch with the best held-out SSIM;
 - devices: CUDA (mixed precision, channels_last), MPS or CPU; several processes under torchrun with
   DistributedDataParallel (nccl on CUDA, gloo on CPU), where only rank 0 writes files.
 The command line that turns into such a run, and finds the checkpoint to resume, is TrainingSetup.py's.
@@ -249,7 +249,8 @@ def train_loop(run):
 
     config, data (Samples of the training frames, CPU), held_out (of held-out frames), train_indices,
     step(batch) -> {loss name: float}, generate_batch(batch) -> images in [-1, 1], checkpoint() -> dict,
-    out_dir, name, device, rank, world, history (list of per-epoch dicts, continued on resume).
+    out_dir, name, device, rank, world, history (list of per-epoch dicts, continued on resume), best (None, or
+    on resume the best epoch so far: {"epoch", "val_ssim", "generator": its weights}).
     """
     config, device, rank, world = run["config"], run["device"], run["rank"], run["world"]
     master = rank == 0
@@ -311,7 +312,13 @@ def train_loop(run):
         save_sample_grid(out_dir / f"{name}_samples" / f"epoch_{epoch + 1:03d}.png", columns, grid_count)
         save_loss_plot(out_dir / f"{name}_loss.png", run["history"])
         checkpoint = run["checkpoint"]()
-        checkpoint.update(epoch=epoch + 1, history=run["history"])
+        if run["best"] is None or record["val_ssim"] > run["best"]["val_ssim"]:
+            run["best"] = {"epoch": epoch + 1, "val_ssim": record["val_ssim"],
+                           "generator": {k: v.detach().clone() for k, v in checkpoint["generator"].items()}}
+        # Images are made with the epoch of the best held-out SSIM (the network memorises its frames as it goes
+        # on); training goes on from the last epoch's weights.
+        checkpoint.update(epoch=epoch + 1, history=run["history"], last_generator=checkpoint["generator"],
+                          generator=run["best"]["generator"], best_epoch=run["best"]["epoch"])
         save_checkpoint(out_dir / f"{name}.pt", checkpoint)
         atomic_write(out_dir / f"{name}_history.json", lambda tmp: Path(tmp).write_text(json.dumps(run["history"])))
     if master:

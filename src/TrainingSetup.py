@@ -177,13 +177,23 @@ def prepare(args, kind):
            "data": Samples(video, train_indices, config, memory, crops, training=True).prepare("training frames"),
            "held_out": Samples(video, scored, config, memory, crops).prepare("held-out frames"), "path": path,
            "out_dir": path.parent, "name": path.stem, "start_epoch": resumed["epoch"] if resumed else 0,
-           "history": resumed["history"] if resumed else []}
+           "history": resumed["history"] if resumed else [], "best": best_epoch(resumed)}
     if rank == 0:
         print(f"{kind}: {len(train_indices)} training frames, {len(held_out_indices)} held out, {config['size']} px, "
               f"on {device}" + (f" x {world} processes" if world > 1 else "") +
               (f", recipe {args.recipe}" if args.recipe else "") +
               (f", resuming after epoch {run['start_epoch']}" if resumed else ""))
     return run, resumed
+
+
+def best_epoch(resumed):
+    """What a resumed run's best epoch was: {"epoch", "val_ssim", "generator": its weights}; None for a new run.
+    A checkpoint without best_epoch (written before it was kept) holds its last epoch's."""
+    if resumed is None or not resumed["history"]:
+        return None
+    epoch = resumed.get("best_epoch", resumed["epoch"])
+    score = next(h["val_ssim"] for h in resumed["history"] if h["epoch"] == epoch)
+    return {"epoch": epoch, "val_ssim": score, "generator": resumed["generator"]}
 
 
 def finish(run):

@@ -42,7 +42,11 @@ def test_checkpoints_load_into_generators_that_make_images(trained, sample_targe
     for generator in (GenVanillaNN(sample_target, optSkeOrImage=1, device="cpu"),
                       GenVanillaNN(sample_target, optSkeOrImage=2, device="cpu"), GenGAN(sample_target, device="cpu")):
         image = generator.generate(sample_target.ske[90])
-        assert image.shape == (64, 64, 3) and image.dtype == np.uint8 and image.std() > 1
+        # A network composed with the memory draws at the crops' size (256 px), the one from the joint vector at
+        # its own.
+        size = 64 if generator.kind == "vanilla1" else sample_target.crop_size
+        assert generator.output_size == size and sample_target.crop_size == 256
+        assert image.shape == (size, size, 3) and image.dtype == np.uint8 and image.std() > 1
     # The generator's weights are exactly the checkpoint's.
     saved = torch.load(trained / "gan_64.pt", weights_only=True)["generator"]
     loaded = GenGAN(sample_target, device="cpu").net.state_dict()
@@ -70,6 +74,10 @@ def test_resume_continues_and_refuses_what_it_cannot_continue(trained, sample_vi
     after = torch.load(models / "vanilla2_64.pt", weights_only=True)
     assert after["epoch"] == 2 and len(after["history"]) == 2
     assert after["history"][0] == before["history"][0]
+    # The images come from the epoch with the best held-out SSIM, training goes on from the last epoch's weights.
+    best = max(after["history"], key=lambda h: h["val_ssim"])["epoch"]
+    kept = before["generator"] if best == 1 else after["last_generator"]
+    assert after["best_epoch"] == best and all(torch.equal(after["generator"][k], kept[k]) for k in kept)
     assert after["optimizer"]["state"][0]["step"] > before["optimizer"]["state"][0]["step"]
     # Without --epochs a time budget alone decides how long: no limit on the epochs, stopped by the budget.
     result = run_program(*args, "--resume", "--time-budget", "0.1")
