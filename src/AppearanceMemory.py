@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from Sequence import ROWS_AT_ONCE, closest, coherent_choice, viterbi_uniform
-from Skeleton import pose_distance_matrix, pose_distances, torso_length
+from Skeleton import pose_distance_matrix, reduced_landmarks, torso_length
 
 MID_SHOULDER, MID_HIP = 33, 34  # two joints added to MediaPipe's 33: the middles of the shoulders and of the hips
 
@@ -200,7 +200,9 @@ class AppearanceMemory:
     def __init__(self, landmarks, frame_index, gap, crops, indices, fps=30.0):
         self.landmarks, self.crops, self.indices = landmarks, crops, np.asarray(indices)
         self.frame_index, self.gap, self.fps, self.size = np.asarray(frame_index), int(gap), float(fps), crops.size
-        self.shapes, self.placements = normalised(landmarks), placement(landmarks)
+        # The 13 joints that poses are compared on, taken out once (a long video's memory is searched often).
+        self.shapes, self.joints = reduced_landmarks(normalised(landmarks)), reduced_landmarks(landmarks)
+        self.placements = placement(landmarks)
         # Each frame's plate: the number of its nearest PLATE_STEP_SECONDS mark.
         self.plate_step = max(1, round(PLATE_STEP_SECONDS * self.fps))
         self.plate_numbers = np.round((self.frame_index - self.frame_index.min()) / self.plate_step).astype(int)
@@ -225,11 +227,14 @@ class AppearanceMemory:
     # ---- which frame to remember, on which plate ----
 
     def distances(self, landmarks):
-        """(N,) how unlike each remembered frame is to pose `landmarks` (33, 4): the shape's difference, in torso
-        lengths, plus PLACEMENT_WEIGHT x the joints' distance in the crop, in the pose's torso lengths."""
-        torso = max(float(torso_length(landmarks)), 1e-6)
-        return (pose_distances(normalised(landmarks), self.shapes)
-                + PLACEMENT_WEIGHT * pose_distances(landmarks, self.landmarks) / torso)
+        """(N,) how unlike each remembered frame is to pose `landmarks` (33, 4), or (M, N) to each of M poses
+        (M, 33, 4): the shape's difference, in torso lengths, plus PLACEMENT_WEIGHT x the joints' distance in the
+        crop, in the pose's torso lengths."""
+        poses = landmarks[None] if landmarks.ndim == 2 else landmarks
+        torso = np.maximum(torso_length(poses), 1e-6)[:, None]
+        out = (pose_distance_matrix(normalised(poses), self.shapes)
+               + PLACEMENT_WEIGHT * pose_distance_matrix(poses, self.joints) / torso)
+        return out[0] if landmarks.ndim == 2 else out
 
     def nearest(self, landmarks, frame=None):
         """Index (into this memory) of the most alike frame; with `frame`, none within `gap` of it."""
@@ -249,8 +254,9 @@ class AppearanceMemory:
 
     def coherent_choice(self, landmarks):
         """For a sequence of poses, the remembered frame of each, chosen together so that they change seldom."""
-        options, distances = closest(lambda start, stop: np.stack([self.distances(l) for l in landmarks[start:stop]]),
-                                     len(landmarks), MEMORY_CANDIDATES)
+        poses = np.asarray(landmarks)
+        options, distances = closest(lambda start, stop: self.distances(poses[start:stop]), len(poses),
+                                     MEMORY_CANDIDATES)
         return coherent_choice(options, distances, self.frame_index,
                                lambda p, f: pose_distance_matrix(self.shapes[p], self.shapes[f]),
                                MEMORY_JUMP_WEIGHT, MEMORY_JUMP_FLOOR)

@@ -10,7 +10,8 @@ its own weights, since their distances are in different units.
 import numpy as np
 
 LAG = 8            # poses looked ahead before a choice is final: the delay of a live stream
-ROWS_AT_ONCE = 256  # queries whose distances to every stored frame are held at once (closest())
+ROWS_AT_ONCE = 32  # queries whose distances to every stored frame are held at once (closest()): 180 MB of joint
+# distances against a 60-minute target
 FREE_STEPS = 2     # a step of 0 to 2 frames forward in the stored video is no jump: its own motion, held or fast
 FADE_FRAMES = 4    # after a jump the frame before it fades out over this many frames (0.13 s at 30 fps)
 
