@@ -1,6 +1,7 @@
 """Preprocess: a video -> the poses, square crops and person masks of VideoSkeleton's cache, on every core, resumable.
 
-Two passes over the video, both cut into chunks (chunk_seconds) that worker processes, one per core, take in turn:
+Two passes over the video, both cut into chunks (chunk_seconds) that worker processes (one per core, and one more)
+take in turn:
 1. poses: a worker goes to its chunk's first frame and runs MediaPipe Pose with segmentation on every FRAME_MOD-th
    frame (in RGB, one detector per chunk, tracking the person within it); the chunk's poses and person masks (at
    MASK_SCALE of the frame) are saved in the build folder, atomically. From all the poses, one square crop for the
@@ -33,6 +34,9 @@ from Runtime import UserError, atomic_write, native_stderr_silenced
 # A chunk of video, the unit of work, of parallelism and of resuming: an eighth of the video, so that the cores share
 # the work evenly, but 5 to 20 s, since each chunk starts MediaPipe afresh (0.1 s, and its tracking).
 CHUNK_SECONDS = (5.0, 20.0)
+# One worker more than the cores: MediaPipe's graph waits between its stages and a worker's own decoding and
+# writing run in its one thread, so a core is sometimes idle that another worker then uses (RESULTS.md).
+EXTRA_WORKERS = 1
 MASK_SCALE = 0.5      # the masks wait for the crop at half the frame's size (MediaPipe segments at 256 x 256)
 CROP_MARGIN = 0.2     # added on each side of the person's box, as a fraction of its larger side: hair, fingers, toes
 JPEG_QUALITY = 95
@@ -54,7 +58,7 @@ def build(video_path, build_dir, params, fingerprint, workers=None):
             (build_dir / folder).mkdir(parents=True)
         atomic_write(plan_file, lambda tmp: Path(tmp).write_text(json.dumps(plan)))
     times = VideoIO.frame_times(video_path)  # None where they cannot be read: then one worker, in order
-    workers = (workers or os.cpu_count() or 1) if times is not None else 1
+    workers = (workers or (os.cpu_count() or 1) + EXTRA_WORKERS) if times is not None else 1
     chunks = max(1, math.ceil((len(times) if times is not None else info["stated_frames"]) / chunk_frames))
     job = {"path": str(video_path), "build": str(build_dir), "chunk_frames": chunk_frames, "step": step,
            "crop_size": params["crop_size"]}
