@@ -311,3 +311,52 @@ def test_the_train_bench_times_real_steps_against_a_matrix_product_in_the_steps_
     assert "of the ceiling" in result.stdout
     assert_one_line_error(run_program("src/bench.py", "train", "--target", sample_videos[1], "--peak-tflops", "0"),
                           "--peak-tflops must be a positive number")
+
+
+def test_training_at_the_crops_size_composes_and_scores_at_256_px(trained, sample_videos, data_dir, sample_target,
+                                                                   tmp_path):
+    """The train_at_crop_size experiment: the 64-px network's output composed at the crops' 256 px in training, its
+    held-out scores and sample grid at 256 px, recorded in the checkpoint, and not changed on resume. A checkpoint
+    written before the setting existed loads as trained at the network's size."""
+    own = own_copy(data_dir, sample_videos, tmp_path, models=False)
+    recipe = tmp_path / "at_256.py"
+    recipe.write_text("train_at_crop_size = True\n")
+    args = ["src/GenGAN.py", "--target", sample_videos[1], *SMALL, "--ndf", "8", "--data-dir", own]
+    result = run_program(*args, "--recipe", recipe, "--epochs", "1")
+    assert result.returncode == 0, result.stderr
+    models = own / sample_videos[1].stem / "models"
+    grid = cv2.imread(str(models / "gan_64_samples" / "epoch_001.png"))
+    assert grid.shape == (6 * 256, 4 * 256, 3)  # pose | memory | real | generated, each shown at 256 px
+    checkpoint = torch.load(models / "gan_64.pt", weights_only=True)
+    assert checkpoint["config"]["train_at_crop_size"] is True and 0 < checkpoint["history"][0]["val_ssim"] < 1
+    recipe.write_text("train_at_crop_size = False\n")
+    assert_one_line_error(run_program(*args, "--recipe", recipe, "--epochs", "2", "--resume"),
+                          "it was trained with train_at_crop_size=True")
+    older = torch.load(trained / "gan_64.pt", weights_only=True)
+    del older["config"]["train_at_crop_size"]
+    torch.save(older, tmp_path / "older_gan_64.pt")
+    generator = GenGAN(sample_target, checkpoint=tmp_path / "older_gan_64.pt", device="cpu")
+    assert generator.config["train_at_crop_size"] is False and generator.output_size == 256
+
+
+def test_steps_at_the_crops_size_lower_the_loss_on_real_frames(sample_target):
+    """With train_at_crop_size the network reads its pose and memory at 64 px, and the loss is taken on the output
+    composed at 256 px against the real 256-px crops; steps on real frames lower it."""
+    import GenGAN as gan
+    import Networks
+    import Training
+    from Generators import build_memory
+    from VideoSkeleton import CropCache
+
+    torch.manual_seed(0)
+    config = TrainingSetup.make_config("gan", {"size": 64, "ngf": 8, "ndf": 8, "train_at_crop_size": True})
+    crops = CropCache(sample_target, 256)
+    train_indices, _ = split_indices(sample_target.skeCount(), config["val_fraction"])
+    memory = build_memory(sample_target, train_indices, config, crops)
+    batch = Training.Samples(sample_target, train_indices[::10], config, memory, crops, training=True).batch(range(8))
+    assert batch["skeleton"].shape[-1] == 64 and batch["memory"].shape[-1] == batch["image"].shape[-1] == 256
+    generator, discriminator = Networks.build_generator(config), Networks.build_discriminator(config)
+    step = gan.gan_step(generator, discriminator, torch.optim.Adam(generator.parameters(), lr=1e-3),
+                        torch.optim.Adam(discriminator.parameters(), lr=1e-3), config, torch.device("cpu"))
+    losses = [step(batch) for _ in range(12)]
+    assert losses[-1]["l1"] < losses[0]["l1"] and losses[-1]["ssim"] > losses[0]["ssim"]
