@@ -29,10 +29,7 @@ VANILLA = {
     "ssim_weight": 0.0,       # weight of 1 - SSIM beside L1: L1 alone is met by a blur of the right mean
     "trust_weight": 0.0,      # price on redrawing what the appearance memory shows: keeps its sharp texture
     "trust_region": "frame",  # where that price is paid: "frame" (all pixels) or "person" (the person's alone)
-    "train_at_crop_size": False,  # experiment: the loss on the output composed at the crops' size (256 px)
 }
-# Settings added since CHECKPOINT_FORMAT 2 was written, with what the checkpoints before them trained with.
-ADDED_SETTINGS = {"train_at_crop_size": False}
 DEFAULTS = {
     "vanilla1": VANILLA,                  # GEN_TYPE 2: the joint vector decoded to an image, L1
     "vanilla2": VANILLA,                  # GEN_TYPE 3: the U-Net with the appearance memory, L1
@@ -86,8 +83,7 @@ def load_checkpoint(path, kind, video=None, train_command=None):
                         f"settings this one no longer has{again}")
     if checkpoint.get("kind") != kind:
         raise UserError(f"{path} holds a '{checkpoint.get('kind')}' model, not the '{kind}' asked for")
-    checkpoint["config"] = {**ADDED_SETTINGS, **checkpoint.get("config", {})}
-    if set(checkpoint["config"]) != {"kind", *DEFAULTS[kind]}:
+    if set(checkpoint.get("config", {})) != {"kind", *DEFAULTS[kind]}:
         raise UserError(f"{path} does not record the settings this version trains with{again}")
     if video is not None and checkpoint.get("target") != target_identity(video):
         trained_on = checkpoint.get("target", {}).get("name", "?")

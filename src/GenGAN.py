@@ -12,7 +12,6 @@ redrawing the appearance memory), as pix2pix weighs them.
 import argparse
 
 import torch
-import torch.nn.functional as F
 
 import Networks
 import Training
@@ -43,19 +42,18 @@ def gan_step(generator, discriminator, optimizer_g, optimizer_d, config, device)
         real = Networks.to_unit(batch["image"])
         with Training.autocast(device):
             fake, trust = Training.training_output(generator, KIND, batch)
-        judged_real, judged_fake = at_size_of(condition, real), at_size_of(condition, fake)
 
         # Discriminator: real pairs towards real, generated pairs towards fake.
         with Training.autocast(device):
-            loss_d = (gan_loss(discriminator(condition, judged_real), True) +
-                      gan_loss(discriminator(condition, judged_fake.detach()), False)) * 0.5
+            loss_d = (gan_loss(discriminator(condition, real), True) +
+                      gan_loss(discriminator(condition, fake.detach()), False)) * 0.5
         optimizer_d.zero_grad(set_to_none=True)
         scaler.scale(loss_d).backward()
         scaler.step(optimizer_d)
 
         # Generator: fool the discriminator, and stay near the real image.
         with Training.autocast(device):
-            loss_gan = gan_loss(discriminator(condition, judged_fake), True)
+            loss_gan = gan_loss(discriminator(condition, fake), True)
         loss_rec, terms = Training.reconstruction_loss(fake, real, batch["mask"], config, trust)
         loss_g = loss_gan + config["lambda_l1"] * loss_rec
         optimizer_g.zero_grad(set_to_none=True)
@@ -65,14 +63,6 @@ def gan_step(generator, discriminator, optimizer_g, optimizer_d, config, device)
         return {"d": loss_d.item(), "g_gan": loss_gan.item(), **terms}
 
     return step
-
-
-def at_size_of(condition, image):
-    """The image reduced to the pose maps' size, where the discriminator judges pairs: with train_at_crop_size the
-    output is composed, and the reconstruction loss taken, at the crops' larger size."""
-    if image.shape[-2:] == condition.shape[-2:]:
-        return image
-    return F.interpolate(image, size=condition.shape[-2:], mode="area")
 
 
 def main(argv=None):

@@ -8,6 +8,7 @@ from collections import namedtuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 import Checkpoints
 import Networks
@@ -53,13 +54,6 @@ def build_memory(video, indices, config, crops=None):
     return AppearanceMemory.from_video(video, indices, crops or CropCache(video, config["size"]))
 
 
-def output_size(config, video):
-    """The side of the images a network makes for a target: a network composed with the appearance memory makes
-    them at the cached crops' size, where the memory is warped from the full-size crops and only the network's
-    drawing is enlarged (Networks.ComposeWithMemory); the others at their own."""
-    return config["size"] if config["kind"] in Networks.VECTOR_KINDS else max(config["size"], video.crop_size)
-
-
 def model_inputs(skeletons, config, memory=None, frames=None, chosen=None, plates=None):
     """What the networks read for a list of Skeletons, as a dict of CPU tensors: "vector", the joint vectors (N, 26)
     in [-1, 1]; "skeleton", the encoded pose (PoseEncoding; N x C x size x size, uint8); and with an appearance
@@ -91,7 +85,9 @@ class TrainedGenerator:
         self.best_epoch = saved.get("best_epoch", self.epochs)  # whose weights draw: the best held-out SSIM's
         self.minutes = saved["history"][-1]["minutes"] if saved["history"] else None  # training time
         self.size = self.config["size"]  # the network's
-        self.output_size = output_size(self.config, video)
+        # A network composed with the appearance memory makes its output at the cached crops' size: the memory is
+        # warped there from the full-size crops and only the network's drawing is enlarged (Networks.ComposeWithMemory).
+        self.output_size = self.size if kind in Networks.VECTOR_KINDS else max(self.size, video.crop_size)
         self.device = pick_device(device)
         self.net = Networks.build_generator(self.config)
         Checkpoints.load_weights(self.net, saved["generator"], path, command)
@@ -126,11 +122,13 @@ class TrainedGenerator:
     def _draw(self, skeletons, chosen, plates):
         """The output (N, 3, output_size, output_size) in [-1, 1] for these poses, remembered frames and plates."""
         inputs = model_inputs(skeletons, self.config, self.memory, chosen=chosen, plates=plates)
-        x = Networks.generator_input(self.kind, inputs).to(self.device)
         if self.memory is None:
-            return self.net(x)
-        memory = Networks.output_memory(inputs)  # at the output's size; the network reads it reduced to its own
-        return self.net(x, memory=None if memory is None else memory.to(self.device))
+            return self.net(Networks.generator_input(self.kind, inputs).to(self.device))
+        memory = inputs["memory"]  # at the output's size; the network reads it at its own, as it was trained
+        if self.output_size != self.size:
+            inputs["memory"] = F.interpolate(memory.float(), size=(self.size, self.size), mode="area").round().byte()
+        return self.net(Networks.generator_input(self.kind, inputs).to(self.device),
+                        memory=Networks.to_unit(memory.to(self.device)))
 
     def sequence_steps(self, skeletons):
         """For each pose of a sequence, ((remembered frame shown, frame faded from, weight of the shown), the frame

@@ -245,29 +245,15 @@ def build_discriminator(config):
 
 def generator_input(kind, batch):
     """What a generator reads from a batch of model inputs (Generators.model_inputs): the joint vector, or the
-    encoded pose and the appearance memory stacked on the channel axis, in [-1, 1]. A memory larger than the pose
-    maps (warped at the output's size) is read reduced to theirs, as the network was made for."""
+    encoded pose and the appearance memory stacked on the channel axis, in [-1, 1]."""
     if kind in VECTOR_KINDS:
         return batch["vector"]
-    memory, size = batch["memory"], batch["skeleton"].shape[-2:]
-    if memory.shape[-2:] != size:
-        memory = F.interpolate(memory.float(), size=size, mode="area").round()  # the uint8 steps it would have
-    return to_unit(torch.cat([batch["skeleton"].float(), memory.float()], 1))
-
-
-def output_memory(batch):
-    """The appearance memory to compose the output with (ComposeWithMemory's `memory`), in [-1, 1], where it is
-    larger than the network's pictures; None where the network's own size is the output's."""
-    memory = batch.get("memory")
-    if memory is None or memory.shape[-2:] == batch["skeleton"].shape[-2:]:
-        return None
-    return to_unit(memory)
+    return to_unit(torch.cat([batch["skeleton"], batch["memory"]], 1))
 
 
 def to_unit(batch_uint8):
-    """uint8 images (0..255, or floats on that scale) -> float in [-1, 1], the range of the generators' tanh
-    output. Always a new tensor: the batch it reads is left as it was."""
-    return batch_uint8.float() / 127.5 - 1
+    """uint8 images (0..255) -> float in [-1, 1], the range of the generators' tanh output."""
+    return batch_uint8.float().div_(127.5).sub_(1)
 
 
 def to_uint8_bgr(images):

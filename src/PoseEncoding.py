@@ -76,10 +76,10 @@ def augment(batch, generator):
     the 0..255 scale. Poses are padded with black, pictures with their edge colours."""
     first = batch["image"]
     theta = random_affines(first.size(0), generator).to(first.device)
+    grid = F.affine_grid(theta, list(first.shape), align_corners=False)
     out = dict(batch)
     for key in ("skeleton", "image", "memory", "mask"):
-        if key in batch:  # each picture at its own size: the pose maps may be smaller than the crops
-            grid = F.affine_grid(theta, list(batch[key].shape), align_corners=False)
+        if key in batch:
             padding = "zeros" if key in ("skeleton", "mask") else "border"
             out[key] = F.grid_sample(batch[key].float(), grid, mode="bilinear", padding_mode=padding,
                                      align_corners=False)

@@ -28,7 +28,7 @@ import Metrics
 import PoseEncoding
 from Checkpoints import save_checkpoint
 from Generators import model_inputs
-from Networks import ComposeWithMemory, generator_input, output_memory, to_uint8_bgr, to_unit
+from Networks import ComposeWithMemory, generator_input, to_uint8_bgr, to_unit
 from Runtime import atomic_write, native_stderr_silenced, pick_device
 from Detection import Redetector
 
@@ -55,8 +55,8 @@ class Samples:
     def prepare(self, what):
         """Prepare every sample now, if they all fit in the budget (as they do but for a long video), so that no
         training minute is spent on it; else they are prepared as batches ask for them."""
-        size, crop = self.config["size"], self.crops.size  # pose maps at the network's size, pictures at the crops'
-        if len(self) * (PoseEncoding.CHANNELS * size * size + 7 * crop * crop) <= SAMPLE_CACHE_BYTES:
+        size = self.config["size"]
+        if len(self) * (PoseEncoding.CHANNELS + 7) * size * size <= SAMPLE_CACHE_BYTES:
             for position in tqdm(range(len(self)), desc=f"preparing {len(self)} {what}", unit="frame", leave=False):
                 self.sample(position)
         return self
@@ -91,7 +91,7 @@ def training_output(net, kind, batch):
     memory (ComposeWithMemory's mask; else None): what reconstruction_loss scores."""
     x = generator_input(kind, batch)
     if isinstance(unwrap(net), ComposeWithMemory):
-        return net(x, with_trust=True, memory=output_memory(batch))
+        return net(x, with_trust=True)
     return net(x), None
 
 
@@ -174,7 +174,7 @@ def evaluation_generator(net, config, device):
         model = unwrap(net)
         model.eval()
         with autocast(device):
-            out, _ = training_output(model, kind, batch)
+            out = model(generator_input(kind, batch))
         model.train()
         return out
 
@@ -185,10 +185,8 @@ def evaluation_generator(net, config, device):
 
 def save_sample_grid(path, columns, rows):
     """One row per held-out frame, one column per kind of picture (pose | memory, if any | real | generated), from
-    lists of BGR uint8 images, each shown at the size of the last column's (the output's)."""
-    side = columns[-1][0].shape[0]
-    show = lambda image: image if image.shape[0] == side else cv2.resize(image, (side, side))  # noqa: E731
-    grid = np.vstack([np.hstack([show(column[r]) for column in columns]) for r in range(rows)])
+    lists of BGR uint8 images of one size."""
+    grid = np.vstack([np.hstack([column[r] for column in columns]) for r in range(rows)])
     atomic_write(path, lambda tmp: cv2.imwrite(tmp, grid) or (_ for _ in ()).throw(OSError(f"cannot write {tmp}")))
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from Checkpoints import DEFAULTS, checkpoint_path, load_checkpoint, train_command
-from Generators import TRAINERS, build_memory, output_size
+from Generators import TRAINERS, build_memory
 from Networks import VECTOR_KINDS, GANLoss
 from Runtime import UserError
 from Training import Samples, setup_distributed
@@ -27,7 +27,7 @@ EPOCHS_WITHOUT_BUDGET = 10
 # Held-out frames scored after each epoch, evenly spaced: all of them but a long video's.
 EPOCH_SCORED_FRAMES = 300
 # The settings that shape the networks and the held-out split: a resumed run cannot change them.
-SHAPING = ("size", "ngf", "ndf", "val_fraction", "train_at_crop_size")
+SHAPING = ("size", "ngf", "ndf", "val_fraction")
 
 
 def add_training_arguments(parser, kind):
@@ -137,10 +137,6 @@ def check_config(config):
         refuse("gan_mode", " or ".join(repr(m) for m in GANLoss.MODES))
     if not isinstance(config["augment"], bool):
         refuse("augment", "True or False")
-    if not isinstance(config["train_at_crop_size"], bool):
-        refuse("train_at_crop_size", "True or False")
-    if config["train_at_crop_size"] and config["kind"] in VECTOR_KINDS:
-        refuse("train_at_crop_size", "off for a network that reads the joint vector: it has no memory to compose")
     if config["augment"] and config["kind"] in VECTOR_KINDS:
         refuse("augment", "off for a network that reads the joint vector, which cannot zoom with its picture")
 
@@ -174,8 +170,7 @@ def prepare(args, kind):
     train_indices, held_out_indices = split_indices(video.skeCount(), config["val_fraction"])
     scored = held_out_indices[np.unique(np.linspace(0, len(held_out_indices) - 1, EPOCH_SCORED_FRAMES).round()
                                         .astype(int))]  # all of them, up to a long video's
-    # The real pictures and the memory at the network's size, or with train_at_crop_size at the output's
-    crops = CropCache(video, output_size(config, video) if config["train_at_crop_size"] else config["size"])
+    crops = CropCache(video, config["size"])
     memory = build_memory(video, train_indices, config, crops)
     run = {"config": config, "device": device, "rank": rank, "world": world, "video": video,
            "train_indices": train_indices,
