@@ -125,15 +125,19 @@ class ComposeWithMemory(nn.Module):
         """The composed image; with_trust=True: (the image, the mask m), for Training.reconstruction_loss.
 
         memory: the same appearance memory at a larger size (in [-1, 1]): the output is composed at that size, the
-        network's image and mask enlarged to it (bilinear), so that what is copied keeps the sharpness it has there
-        and only what is drawn is as soft as the network's size."""
+        network's image and mask enlarged to it (bilinear), so that what is copied keeps the sharpness it has there.
+        What is drawn gets the memory's detail finer than the network's size, which the network cannot draw: the
+        output is the large memory plus (1 - m) x (the network's image - the memory as the network saw it), the
+        network's correction at its own size laid on the memory's texture."""
         out = self.net(x)
+        detail = 0.0
         if memory is None:
             memory = x[:, -3:]
         elif memory.shape[-1] != out.shape[-1]:
             out = F.interpolate(out, size=memory.shape[-2:], mode="bilinear", align_corners=False)
+            detail = memory - F.interpolate(x[:, -3:], size=memory.shape[-2:], mode="bilinear", align_corners=False)
         mask = (out[:, 3:4] + 1) / 2
-        image = mask * memory + (1 - mask) * out[:, :3]
+        image = mask * memory + (1 - mask) * (out[:, :3] + detail)
         return (image, mask) if with_trust else image
 
 

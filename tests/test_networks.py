@@ -45,15 +45,25 @@ class FixedOutput(torch.nn.Module):
 
 def test_composing_at_a_larger_size_copies_the_large_memory_where_the_network_trusts_it():
     """ComposeWithMemory(memory=...) composes at the large memory's size: where the mask trusts the memory the
-    output is the large memory itself, pixel for pixel (its sharpness kept), elsewhere the network's image enlarged,
-    and in between the mix the mask says."""
+    output is the large memory itself, pixel for pixel (its sharpness kept); elsewhere the network's image enlarged
+    with the large memory's detail that the network's size cannot hold, and in between the mix the mask says. A
+    network that draws the memory as it saw it gives back the large memory, whatever its mask."""
+    import torch.nn.functional as F
+
     torch.manual_seed(0)
     x = torch.rand(2, IMAGE_CHANNELS, 32, 32) * 2 - 1
     large = torch.rand(2, 3, 128, 128) * 2 - 1
+    detail = large - F.interpolate(x[:, -3:], size=(128, 128), mode="bilinear", align_corners=False)
     for trust in (1.0, 0.0, 0.25):
         out = ComposeWithMemory(FixedOutput(trust))(x, memory=large)
         assert out.shape == (2, 3, 128, 128)
-        assert torch.allclose(out, trust * large + (1 - trust) * -0.5, atol=1e-6)
+        assert torch.allclose(out, trust * large + (1 - trust) * (-0.5 + detail), atol=1e-6)
+
+    class Echo(torch.nn.Module):  # draws the memory it was given, and distrusts it everywhere
+        def forward(self, x):
+            return torch.cat([x[:, -3:], -torch.ones_like(x[:, :1])], 1)
+
+    assert torch.allclose(ComposeWithMemory(Echo())(x, memory=large), large, atol=1e-6)
     # Without it, the memory in the input is the one composed, at the network's size.
     out = ComposeWithMemory(FixedOutput(1.0))(x)
     assert out.shape == (2, 3, 32, 32) and torch.equal(out, x[:, -3:])
