@@ -139,7 +139,8 @@ def warp_person(image, source_landmarks, target_landmarks, person_mask, backgrou
         if x1 <= x0 or y1 <= y0:  # moved out of the picture
             continue
         shifted = affine - np.array([[0, 0, x0], [0, 0, y0]], np.float32)
-        moved = cv2.warpAffine(image, shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderValue=0)
+        # Bicubic: moved by a fraction of a pixel, bilinear would average neighbours, a blur on every part.
+        moved = cv2.warpAffine(image, shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC, borderValue=0)
         alpha = cv2.warpAffine(masks[index], shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                                borderValue=0)[..., None]
         out[y0:y1, x0:x1] = out[y0:y1, x0:x1] * (1 - alpha) + moved * alpha
