@@ -3,11 +3,12 @@
 A U-Net cannot move pixels far, so from a pose alone it has to invent the person's texture, and after a short
 training it invents a blur. Instead, for each pose we take the training frame whose pose is most alike, cut its
 person along the segmentation (VideoSkeleton's masks) into body parts (torso, head, upper and lower arms and legs,
-hands and feet with their limbs), move each part onto the new pose with an affine transform of its own (as
-Deformable GANs do, Siarohin et al., CVPR 2018), and lay the parts, farthest first, on a clean plate of the
-background: the median of the training frames around a moment, where the person is not (Everybody Dance Now and its
-successors learn the background apart from the person for the same reason). The network gets this picture beside
-the pose and mostly has to mend seams and fill what no part covers (Networks.ComposeWithMemory).
+hands and feet with their limbs; each pixel in one part only, that of the nearest bone), move each part onto the new
+pose with an affine transform of its own (as Deformable GANs do, Siarohin et al., CVPR 2018), and lay the parts,
+farthest first, on a clean plate of the background: the median of the training frames around a moment, where the
+person is not (Everybody Dance Now and its successors learn the background apart from the person for the same
+reason). The network gets this picture beside the pose and mostly has to mend seams and fill what no part covers
+(Networks.ComposeWithMemory).
 
 Which frame is remembered: the one whose pose has the most alike shape and, with PLACEMENT_WEIGHT, stands in the same
 place at the same size. Which plate: that of the moment when the person stood in the same place at the same size,
@@ -43,6 +44,9 @@ PARTS = [
     (23, 25, 0.0, 1.0, 0.4), (25, 27, 0.0, 1.3, 0.32),   # left thigh; shin and foot
     (24, 26, 0.0, 1.0, 0.4), (26, 28, 0.0, 1.3, 0.32),   # right
 ]
+# The head is cut around the neck-to-nose line but moved along the hips-to-nose line: facing the camera or looking
+# down, the nose is a few pixels above the neck, and a line that short swings by tens of degrees from frame to frame.
+HEAD, HEAD_AXIS = 1, (MID_HIP, 0)
 SCALE_LIMITS = (0.5, 2.0)  # how far one part may stretch along its segment (a limb seen end-on has no length)
 CUT_WIDENING = 1.3  # the segmentation trims the capsules, so they can be wider and lose less of loose clothes and hair
 # Weight of where the person stands and how large (the joints' mean distance in the crop, in torso lengths) beside
@@ -112,22 +116,57 @@ def part_masks(landmarks, size, widening=1.0):
     return masks
 
 
+def owned_part_masks(landmarks, person_mask, widening=1.0):
+    """The person's (`person_mask`, float 0..1, square) pixels in each body part's capsule (part_masks()), each pixel
+    kept only in the part whose bone is nearest, in that part's widths (grown a pixel, so that the moved parts still
+    meet): a capsule cut out of the torso would also carry an arm held against it, or the head, to where the torso
+    goes, while that part is drawn where it goes too (a double exposure)."""
+    size = person_mask.shape[0]
+    x, y, width, height = cv2.boundingRect((person_mask > 0).astype(np.uint8))
+    masks = [m * person_mask for m in part_masks(landmarks, size, widening)]
+    if width == 0:
+        return masks
+    joints = with_middles(landmarks)[:, :2] * size - [x, y]  # in the person's box, where the owners are decided
+    torso = torso_length(landmarks) * size
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    distances = []  # squared, in squared half-widths
+    for a, b, start, end, part_width in PARTS:
+        p, q = joints[a] + start * (joints[b] - joints[a]), joints[a] + end * (joints[b] - joints[a])
+        along = q - p
+        t = np.clip(((xs - p[0]) * along[0] + (ys - p[1]) * along[1]) / max(float(along @ along), 1e-6), 0, 1)
+        squared = (xs - p[0] - t * along[0]) ** 2 + (ys - p[1] - t * along[1]) ** 2
+        distances.append(squared / max(part_width * widening * torso / 2, 1e-6) ** 2)
+    owner = np.argmin(np.stack(distances), 0)
+    grow = np.ones((3, 3), np.uint8)
+    for k, mask in enumerate(masks):
+        mask[y:y + height, x:x + width] *= cv2.dilate((owner == k).astype(np.uint8), grow)
+    return masks
+
+
+def part_affines(source_landmarks, target_landmarks, size):
+    """One 2 x 3 affine per body part of PARTS, moving it from pose `source_landmarks` to `target_landmarks` (both
+    (33, 4) in 0..1 of the image side), in pixels of a size x size image: each part along its bone, scaled across it
+    as the whole person; the head along HEAD_AXIS."""
+    source_xy, target_xy = with_middles(source_landmarks)[:, :2] * size, with_middles(target_landmarks)[:, :2] * size
+    scale = float(np.clip(torso_length(target_landmarks) / max(torso_length(source_landmarks), 1e-6), *SCALE_LIMITS))
+    axes = [HEAD_AXIS if index == HEAD else (a, b) for index, (a, b, *_) in enumerate(PARTS)]
+    return [segment_affine(source_xy[a], source_xy[b], target_xy[a], target_xy[b], scale) for a, b in axes]
+
+
 def warp_person(image, source_landmarks, target_landmarks, person_mask, background):
     """The person of `image` (BGR uint8, square) in pose `source_landmarks` moved part by part to the pose
     `target_landmarks` (both (33, 4) in 0..1 of the image side) and laid on `background` (BGR, the same size).
 
     The parts are the person's pixels (`person_mask`, float 0..1, the segmentation) in capsules around the bones."""
     size = image.shape[0]
-    source, target = with_middles(source_landmarks), with_middles(target_landmarks)
-    source_xy, target_xy = source[:, :2] * size, target[:, :2] * size
-    scale = float(np.clip(torso_length(target_landmarks) / max(torso_length(source_landmarks), 1e-6), *SCALE_LIMITS))
-    masks = [m * person_mask for m in part_masks(source_landmarks, size, CUT_WIDENING)]
+    target = with_middles(target_landmarks)
+    masks = owned_part_masks(source_landmarks, person_mask, CUT_WIDENING)
     out = background.astype(np.float32)
     # Farthest first (larger z is farther in MediaPipe), the torso under everything.
     depth = [np.inf] + [target[a, 2] + target[b, 2] for a, b, *_ in PARTS[1:]]
+    affines = part_affines(source_landmarks, target_landmarks, size)
     for index in sorted(range(len(PARTS)), key=lambda i: -depth[i]):
-        a, b = PARTS[index][:2]
-        affine = segment_affine(source_xy[a], source_xy[b], target_xy[a], target_xy[b], scale)
+        affine = affines[index]
         x, y, width, height = cv2.boundingRect((masks[index] > 0).astype(np.uint8))
         if width == 0:  # the segmentation left nothing of this part
             continue

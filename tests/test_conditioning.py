@@ -2,13 +2,15 @@
 the appearance memory (synthetic cases with known answers, then real sample frames)."""
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 import PoseEncoding
-from AppearanceMemory import (AppearanceMemory, background_plate, fill_holes, nan_median, normalised, part_masks,
-                              segment_affine, warp_person)
+from AppearanceMemory import (HEAD, MID_HIP, MID_SHOULDER, AppearanceMemory, background_plate, fill_holes,
+                              nan_median, normalised, part_affines, part_masks, segment_affine, warp_person,
+                              with_middles)
 from Measures import sharpnesses
 from Networks import ComposeWithMemory
 from Skeleton import LIMBS, REDUCED_JOINTS, Skeleton, pose_distances
@@ -243,6 +245,39 @@ def test_a_part_moved_by_a_fraction_of_a_pixel_keeps_its_texture_on_real_frames(
         still, shifted = (warp_person(image, landmarks, pose, mask, grey) for pose in (landmarks, moved))
         ratios.append(sharpnesses([shifted], [box], 256)[0] / sharpnesses([still], [box], 256)[0])
     assert np.mean(ratios) > 0.75, ratios
+
+
+def test_a_nose_detected_a_few_pixels_off_does_not_swing_the_head_on_real_frames(sample_target):
+    """On real sample frames at 256 px (a man looking down at a beam, his nose just above his shoulders): the nose
+    alone moved 3 px sideways, as a detection wobbles, moves the crown of the head by little more; turned about the
+    neck to point at the nose, a line a few pixels long, the head would swing about 10 px on average, up to 17."""
+    crown_moves = []
+    for landmarks in sample_target.landmarks[::5]:
+        wobbled = landmarks.copy()
+        wobbled[0, 0] += 3 / 256
+        joints = with_middles(landmarks)[:, :2] * 256
+        up = joints[MID_SHOULDER] - joints[MID_HIP]  # a torso length, from the hips to the shoulders
+        crown = joints[1:11].mean(0) + 0.4 * up  # above the eyes
+        head = part_affines(landmarks, wobbled, 256)[HEAD]
+        crown_moves.append(np.linalg.norm(head[:, :2] @ crown + head[:, 2] - crown))
+    assert np.mean(crown_moves) < 6, crown_moves
+
+
+def test_a_part_is_moved_once_not_also_with_the_torso_on_real_frames(sample_target):
+    """On real sample frames at 256 px, each frame's person moved to the pose of the frame 10 later: little of it
+    lands outside that frame's own person (its segmentation grown 4 px). A capsule cut out of the torso would also
+    carry the head or an arm held near the body, and lay it where the torso goes beside where that part goes."""
+    crops = CropCache(sample_target, 256)
+    outside = []
+    for index in range(0, sample_target.skeCount() - 10, 2):
+        later = index + 10
+        image, mask = crops.image(index), crops.mask(index) / 255.0
+        warped = warp_person(image, sample_target.landmarks[index], sample_target.landmarks[later], mask,
+                             np.zeros_like(image))
+        person = warped.max(-1) > 0
+        there = cv2.dilate((crops.mask(later) > 64).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+        outside.append((person & ~there).sum() / max(person.sum(), 1))
+    assert np.mean(outside) < 0.04, np.mean(outside)
 
 
 def test_composition_copies_the_memory_where_the_mask_says_and_draws_elsewhere():
