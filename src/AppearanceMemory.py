@@ -103,15 +103,22 @@ def segment_affine(source_a, source_b, target_a, target_b, across_scale):
     return np.hstack([linear, (target_a - linear @ source_a)[:, None]]).astype(np.float32)
 
 
-def part_masks(landmarks, size, widening=1.0):
-    """One float mask (size x size, 0..1) per body part of PARTS, for a pose (33, 4) in 0..1 of the image side."""
+def part_segments(landmarks, size, widening=1.0):
+    """For each body part of PARTS, for a pose (33, 4) in 0..1 of the image side: its capsule's two ends (pixels of a
+    size x size image) and its width across (pixels)."""
     joints = with_middles(landmarks)[:, :2] * size
     torso = torso_length(landmarks) * size
+    return [(joints[a] + start * (joints[b] - joints[a]), joints[a] + end * (joints[b] - joints[a]),
+             width * widening * torso) for a, b, start, end, width in PARTS]
+
+
+def part_masks(landmarks, size, widening=1.0):
+    """One float mask (size x size, 0..1) per body part of PARTS, for a pose (33, 4) in 0..1 of the image side."""
     masks = []
-    for a, b, start, end, width in PARTS:
+    for p, q, width in part_segments(landmarks, size, widening):
         mask = np.zeros((size, size), np.float32)
-        ends = [tuple(np.round((joints[a] + t * (joints[b] - joints[a])) * 16).astype(int)) for t in (start, end)]
-        cv2.line(mask, ends[0], ends[1], 1.0, max(1, int(round(width * widening * torso))), cv2.LINE_AA, shift=4)
+        ends = [tuple(np.round(end * 16).astype(int)) for end in (p, q)]
+        cv2.line(mask, ends[0], ends[1], 1.0, max(1, int(round(width))), cv2.LINE_AA, shift=4)
         masks.append(mask)
     return masks
 
@@ -126,16 +133,13 @@ def owned_part_masks(landmarks, person_mask, widening=1.0):
     masks = [m * person_mask for m in part_masks(landmarks, size, widening)]
     if width == 0:
         return masks
-    joints = with_middles(landmarks)[:, :2] * size - [x, y]  # in the person's box, where the owners are decided
-    torso = torso_length(landmarks) * size
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    ys, xs = np.mgrid[y:y + height, x:x + width].astype(np.float32)  # the person's box: where owners are decided
     distances = []  # squared, in squared half-widths
-    for a, b, start, end, part_width in PARTS:
-        p, q = joints[a] + start * (joints[b] - joints[a]), joints[a] + end * (joints[b] - joints[a])
+    for p, q, part_width in part_segments(landmarks, size, widening):
         along = q - p
         t = np.clip(((xs - p[0]) * along[0] + (ys - p[1]) * along[1]) / max(float(along @ along), 1e-6), 0, 1)
         squared = (xs - p[0] - t * along[0]) ** 2 + (ys - p[1] - t * along[1]) ** 2
-        distances.append(squared / max(part_width * widening * torso / 2, 1e-6) ** 2)
+        distances.append(squared / max(part_width / 2, 1e-6) ** 2)
     owner = np.argmin(np.stack(distances), 0)
     grow = np.ones((3, 3), np.uint8)
     for k, mask in enumerate(masks):
