@@ -7,14 +7,15 @@ hands and feet with their limbs; each pixel in one part only, that of the neares
 pose with an affine transform of its own (as Deformable GANs do, Siarohin et al., CVPR 2018), and lay the parts,
 farthest first, on a clean plate of the background: the median of the training frames around a moment, where the
 person is not (Everybody Dance Now and its successors learn the background apart from the person for the same
-reason). The network gets this picture beside the pose and mostly has to mend seams and fill what no part covers
-(Networks.ComposeWithMemory).
+reason), and only of the frames that show the same view as that moment: a camera that cuts, pans or zooms shows
+another background a second later. The network gets this picture beside the pose and mostly has to mend seams and
+fill what no part covers (Networks.ComposeWithMemory).
 
 Which frame is remembered: the one whose pose has the most alike shape and, with PLACEMENT_WEIGHT, stands in the same
 place at the same size. Which plate: that of the moment when the person stood in the same place at the same size,
-whatever the pose, since that is what tells where a camera that pans and zooms was. Where a plate's moments never
-saw the background, the whole video's median fills it if it shows the same view there (a still camera); else the
-hole is inpainted from around it.
+whatever the pose, since that is what tells where a camera that pans and zooms was. Where a plate's frames never
+saw the background, the frames from anywhere in the video that show the same view fill it; else the hole is
+inpainted from around it.
 
 While training, a frame's memory never comes from within a second of it in time (nor from within a quarter of the
 training frames, which decides in clips of a few seconds), so that the network learns to correct a pose that is
@@ -54,17 +55,18 @@ CUT_WIDENING = 1.3  # the segmentation trims the capsules, so they can be wider 
 PLACEMENT_WEIGHT = 0.5
 # Over a sequence: the remembered frame's candidates, and the cost of changing it (coherent_choice; in torso lengths).
 MEMORY_CANDIDATES, MEMORY_JUMP_WEIGHT, MEMORY_JUMP_FLOOR = 8, 1.0, 0.01
-PLATE_WINDOW_SECONDS = 3.0  # a plate is the median of the training frames this close in time to its moment
 PLATE_STEP_SECONDS = 0.5    # one plate per this much video; a frame uses the nearest one
+PLATE_WINDOW_SECONDS = 3.0  # a plate is the median of the training frames this close that show its moment's view
+PLATE_MOMENT_FRAMES = 5     # a plate's moment: the frames nearest its mark, and at least this many for a median
+# A frame shows a view if its background differs from the view's by at most this many grey levels (mean absolute):
+# the same view differs by 0-3, a camera that pans drifts by 1-10 in 3 seconds, a cut by 20 or more (RESULTS.md).
+PLATE_VIEW_AGREEMENT = 7.0
 PLATE_SAMPLES = 48          # at most this many frames per median (evenly spaced in the window)
 PLATES_KEPT = 256           # at most this many plates kept (the most recently used): bounded on a long video
 # Over a sequence, the cost of changing the plate, in placement()'s units (fractions of the crop): a change must save
 # this much placement distance summed over the frames it serves, so the background does not flicker between two
 # plates of nearly the same framing when the person stands between them.
 PLATE_CHANGE_COST = 0.1
-# The whole video's median fills a plate's hole only if it differs from the plate by at most this many grey levels
-# on a ring around the hole: the same view. Elsewhere it would mix other framings into a dark smear.
-PLATE_FILL_AGREEMENT = 10.0
 
 
 def with_middles(landmarks):
@@ -190,6 +192,11 @@ def warp_person(image, source_landmarks, target_landmarks, person_mask, backgrou
     return out.round().astype(np.uint8)
 
 
+def sampled(indices):
+    """At most PLATE_SAMPLES of `indices`, evenly spaced."""
+    return indices[np.linspace(0, len(indices) - 1, min(PLATE_SAMPLES, len(indices))).round().astype(int)]
+
+
 def background_plate(images, person_masks, min_share=0.1):
     """The background behind the people of some frames of one shot: the per-pixel median of the frames where the
     person is not (uint8 images (N, S, S, 3), bool masks (N, S, S)); NaN where fewer than `min_share` of the frames
@@ -211,21 +218,16 @@ def nan_median(stack):
     return np.where(known > 0, (low + high) / 2, np.nan).astype(stack.dtype)
 
 
-def ring_difference(plate, other, holes):
-    """Mean absolute difference of two plates (float, NaN where unseen) on a ring around `holes` (bool), where both
-    saw the background; inf if they share too little of it to tell."""
-    width = max(2, plate.shape[0] // 40)
-    ring = (cv2.dilate(holes.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=width) > 0) & ~holes
-    both = ring & ~np.isnan(plate).any(-1) & ~np.isnan(other).any(-1)
-    return float(np.abs(plate[both] - other[both]).mean()) if both.sum() >= 10 else np.inf
+def view_difference(image, background, view):
+    """How unlike frame `image` (BGR uint8) is to the plate `view` (float, NaN where unknown): the mean absolute
+    difference in grey levels where the frame shows its `background` (bool) and the view is known; inf where they
+    share less than a tenth of the picture, too little to tell."""
+    both = background & ~np.isnan(view).any(-1)
+    return float(np.abs(image[both] - view[both]).mean()) if both.mean() >= 0.1 else np.inf
 
 
-def fill_holes(plate, fallback):
-    """A plate with its NaN pixels taken from `fallback` if the two agree around the holes (PLATE_FILL_AGREEMENT),
-    what is still missing inpainted from around it."""
-    holes = np.isnan(plate).any(-1)
-    if holes.any() and ring_difference(plate, fallback, holes) <= PLATE_FILL_AGREEMENT:
-        plate = np.where(np.isnan(plate), fallback, plate)
+def inpainted(plate):
+    """A plate (float, NaN where no frame saw the background) as BGR uint8, its holes inpainted from around them."""
     holes = np.isnan(plate).any(-1)
     plate = np.nan_to_num(plate).clip(0, 255).round().astype(np.uint8)
     return cv2.inpaint(plate, holes.astype(np.uint8), 3, cv2.INPAINT_TELEA) if holes.any() else plate
@@ -251,7 +253,6 @@ class AppearanceMemory:
         self.plate_step = max(1, round(PLATE_STEP_SECONDS * self.fps))
         self.plate_numbers = np.round((self.frame_index - self.frame_index.min()) / self.plate_step).astype(int)
         self.plates = OrderedDict()  # plate number -> plate, made when first needed, the most recent kept
-        self.whole_plate = None  # every frame's median: what fills a plate where its window saw no background
 
     @classmethod
     def from_video(cls, video, indices, crops):
@@ -324,28 +325,48 @@ class AppearanceMemory:
     # ---- the picture ----
 
     def plate(self, index):
-        """The background plate of remembered frame `index`: that of the nearest PLATE_STEP_SECONDS mark."""
+        """The background plate of remembered frame `index`: that of the nearest PLATE_STEP_SECONDS mark, the median
+        of the frames within PLATE_WINDOW_SECONDS of it that show the same view as the frames around the mark."""
         number = int(self.plate_numbers[index])
         if number in self.plates:
             self.plates.move_to_end(number)
         else:
             centre = self.frame_index.min() + number * self.plate_step
-            window = np.flatnonzero(np.abs(self.frame_index - centre) <= PLATE_WINDOW_SECONDS * self.fps)
-            median = self._median(window)
-            if self.whole_plate is None and np.isnan(median).any():  # made once, and only if a hole needs it
-                self.whole_plate = self._median(np.arange(len(self.landmarks)))
-            self.plates[number] = fill_holes(median, self.whole_plate)
+            # What the camera showed then: the frames nearer this mark than the next ones.
+            moment = self._within(centre, PLATE_STEP_SECONDS / 2, at_least=PLATE_MOMENT_FRAMES)
+            plate = self._median(np.union1d(moment, self._showing(self._median(moment),
+                                                                  self._within(centre, PLATE_WINDOW_SECONDS))))
+            if np.isnan(plate).any():  # where the person stood throughout: frames from anywhere with the same view
+                whole = self._median(self._showing(plate, np.arange(len(self.landmarks))))
+                plate = np.where(np.isnan(plate), whole, plate)
+            self.plates[number] = inpainted(plate)
             if len(self.plates) > PLATES_KEPT:
                 self.plates.popitem(last=False)
         return self.plates[number]
 
+    def _within(self, centre, seconds, at_least=0):
+        """The frames within `seconds` of frame number `centre`, or its `at_least` nearest if that is more, in order."""
+        distances = np.abs(self.frame_index - centre)
+        nearest = np.argsort(distances, kind="stable")[:at_least]
+        return np.union1d(np.flatnonzero(distances <= seconds * self.fps), nearest)
+
+    def _showing(self, view, indices):
+        """Those of (up to PLATE_SAMPLES of) frames `indices` whose background is within PLATE_VIEW_AGREEMENT of the
+        plate `view`."""
+        return np.array([k for k in sampled(indices)
+                         if view_difference(self.image(k), ~self._person(k), view) <= PLATE_VIEW_AGREEMENT], int)
+
+    def _person(self, k):
+        """Frame k's person, with the mask's soft rim, stray hair and the shadow at the feet: grown by 1/64 side."""
+        return cv2.dilate((self.mask(k) > 32).astype(np.uint8), np.ones((3, 3), np.uint8),
+                          iterations=max(1, self.size // 64)) > 0
+
     def _median(self, indices):
-        chosen = indices[np.linspace(0, len(indices) - 1, min(PLATE_SAMPLES, len(indices))).round().astype(int)]
-        # The mask's soft rim, stray hair and the shadow at the feet count as the person too: grown by 1/64 side.
-        grow = np.ones((3, 3), np.uint8)
-        person = np.stack([cv2.dilate((self.mask(k) > 32).astype(np.uint8), grow,
-                                      iterations=max(1, self.size // 64)) for k in chosen]) > 0
-        return background_plate(np.stack([self.image(k) for k in chosen]), person)
+        """background_plate() of (up to PLATE_SAMPLES of) frames `indices`; all NaN for none."""
+        chosen = sampled(indices)
+        if len(chosen) == 0:
+            return np.full((self.size, self.size, 3), np.nan, np.float32)
+        return background_plate(np.stack([self.image(k) for k in chosen]), np.stack([self._person(k) for k in chosen]))
 
     def picture(self, index, landmarks, plate_index):
         """Remembered frame `index` with its person warped to pose `landmarks` (33, 4), laid on the plate of frame

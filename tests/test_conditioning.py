@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import PoseEncoding
-from AppearanceMemory import (HEAD, MID_HIP, MID_SHOULDER, AppearanceMemory, background_plate, fill_holes,
+from AppearanceMemory import (HEAD, MID_HIP, MID_SHOULDER, AppearanceMemory, background_plate,
                               nan_median, normalised, part_affines, part_masks, segment_affine, warp_person,
                               with_middles)
 from Measures import sharpnesses
@@ -140,23 +140,51 @@ def test_plate_memory_lays_the_person_on_the_clean_background_with_no_ghost():
     assert np.abs(picture[2, 2].astype(int) - background[2, 2]).max() <= 1  # ... and the background elsewhere
 
 
-def test_a_plate_hole_takes_the_whole_video_only_where_it_shows_the_same_view():
-    """Where a plate's window never saw the background, the whole video's median fills it only if it matches the
-    plate around the hole (a still camera); else the hole is inpainted from around (a camera that moved: the whole
-    video's median there is another framing)."""
-    size = 64
-    wall = np.zeros((size, size, 3), np.float32)
-    wall[..., 1] = 80 + np.arange(size)[:, None]  # a gentle vertical gradient
-    wall[30:34, 30:34, 0] = 250  # and behind the person a mark that no inpainting could guess
-    plate = wall.copy()
-    plate[24:40, 24:40] = np.nan  # the person stood here throughout the plate's window
-    other_view = np.full_like(wall, 20.0)  # the median of other framings: a dark smear
-    assert np.abs(fill_holes(plate, wall).astype(int) - wall).max() <= 1
-    inpainted = fill_holes(plate, other_view).astype(int)
-    assert np.abs(inpainted[32, 32] - (0, 112, 0)).max() <= 12  # from around the hole: neither smear nor mark
-    assert np.abs(inpainted[:20] - wall[:20]).max() <= 1  # the rest of the plate is untouched
-    # A plate without holes needs no whole-video median at all.
-    assert np.array_equal(fill_holes(wall, None), wall.round().astype(np.uint8))
+def test_a_plate_shows_its_moment_s_view_and_fills_its_holes_from_frames_of_that_view():
+    """A camera that cuts to another view (a brighter wall) for the last 1.5 seconds. The person stands at the left
+    for 3.5 seconds, walks right, and stands there after the cut. A plate from before the cut shows the first view,
+    the wall behind where the person stood taken from the frames after she left (the mark no inpainting could
+    guess); a plate after the cut shows the second view alone, never the first view's frames of its window."""
+    size, count, fps = 64, 60, 10
+    first = np.zeros((size, size, 3), np.uint8)
+    first[..., 1] = 60 + np.arange(size)[:, None]  # a gentle vertical gradient
+    first[30:34, 17:21, 0] = 250  # a mark behind where the person stands first
+    second = first.copy()
+    second[..., 2] = 60  # the view after the cut
+    second[30:34, 17:21, 0] = 0
+    where = np.r_[np.full(35, 0.3), np.linspace(0.3, 0.75, 10), np.full(15, 0.75)]
+    poses = np.stack([standing(x=x).landmarks for x in where])
+    images = np.stack([first if i < 45 else second for i in range(count)])
+    masks = np.stack([(np.max(part_masks(pose, size), axis=0) > 0.5) * 255 for pose in poses]).astype(np.uint8)
+    images[masks > 0] = (0, 255, 0)
+    memory = AppearanceMemory(poses, np.arange(count), 3, ArrayCrops(images, masks), np.arange(count), fps=fps)
+    before = memory.plate(0).astype(int)
+    assert np.abs(before[30:34, 17:21] - first[30:34, 17:21]).max() <= 1  # the mark, seen after she left
+    assert np.abs(before - first).max() <= 2  # (a few pixels her hand hid until she was gone: inpainted)
+    after = memory.plate(57).astype(int)
+    stood = cv2.dilate(masks[57], np.ones((3, 3), np.uint8), iterations=2) > 32  # the person, grown as for the plate
+    assert np.abs(after[~stood] - second[~stood]).max() <= 1
+    assert np.abs(after - second).max() <= 12  # where the person stood throughout: inpainted from around it
+
+
+def test_a_plate_after_a_cut_shows_the_new_view_alone_on_real_frames(sample_target):
+    """On the sample's real frames, spliced into a cut: from frame 60 on, the same room seen in a mirror (another
+    view). A plate after the cut matches its frame's own background; a median of all the frames of a 3-second window
+    would be mostly of the view before the cut."""
+    crops, cut = CropCache(sample_target, 128), 60
+    count = sample_target.skeCount()
+    mirrored = lambda picture, i: picture[:, ::-1] if i >= cut else picture  # noqa: E731
+    images = np.stack([mirrored(crops.image(i), i) for i in range(count)])
+    masks = np.stack([mirrored(crops.mask(i), i) for i in range(count)])
+    landmarks = sample_target.landmarks.copy()
+    landmarks[cut:, :, 0] = 1 - landmarks[cut:, :, 0]
+    memory = AppearanceMemory(landmarks, sample_target.frame_index, 10, ArrayCrops(images, masks), np.arange(count),
+                              fps=sample_target.fps)
+    differences = []
+    for index in (cut - 25, cut + 20, cut + 35):  # (the plate whose half-second holds the cut is of both views)
+        background = cv2.dilate(masks[index], np.ones((3, 3), np.uint8), iterations=3) < 32
+        differences.append(np.abs(memory.plate(index).astype(float) - images[index])[background].mean())
+    assert max(differences) < 6, differences
 
 
 def test_the_plate_median_gives_numpy_s_numbers():
