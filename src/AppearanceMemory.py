@@ -192,9 +192,17 @@ def warp_person(image, source_landmarks, target_landmarks, person_mask, backgrou
     return out.round().astype(np.uint8)
 
 
-def sampled(indices):
-    """At most PLATE_SAMPLES of `indices`, evenly spaced."""
-    return indices[np.linspace(0, len(indices) - 1, min(PLATE_SAMPLES, len(indices))).round().astype(int)]
+def moment_frames(frame_index, centre, fps):
+    """Indices of the frames (frame numbers `frame_index`) of the plate whose mark is frame number `centre`: those
+    nearer it than the next marks, and at least its PLATE_MOMENT_FRAMES nearest, in order."""
+    distances = np.abs(np.asarray(frame_index) - centre)
+    return np.union1d(np.flatnonzero(distances <= PLATE_STEP_SECONDS / 2 * fps),
+                      np.argsort(distances, kind="stable")[:PLATE_MOMENT_FRAMES])
+
+
+def evenly(indices, count):
+    """At most `count` of `indices`, evenly spaced."""
+    return indices[np.linspace(0, len(indices) - 1, min(count, len(indices))).round().astype(int)]
 
 
 def background_plate(images, person_masks, min_share=0.1):
@@ -332,10 +340,9 @@ class AppearanceMemory:
             self.plates.move_to_end(number)
         else:
             centre = self.frame_index.min() + number * self.plate_step
-            # What the camera showed then: the frames nearer this mark than the next ones.
-            moment = self._within(centre, PLATE_STEP_SECONDS / 2, at_least=PLATE_MOMENT_FRAMES)
-            plate = self._median(np.union1d(moment, self._showing(self._median(moment),
-                                                                  self._within(centre, PLATE_WINDOW_SECONDS))))
+            moment = moment_frames(self.frame_index, centre, self.fps)  # what the camera showed then
+            window = np.flatnonzero(np.abs(self.frame_index - centre) <= PLATE_WINDOW_SECONDS * self.fps)
+            plate = self._median(np.union1d(moment, self._showing(self._median(moment), window)))
             if np.isnan(plate).any():  # where the person stood throughout: frames from anywhere with the same view
                 whole = self._median(self._showing(plate, np.arange(len(self.landmarks))))
                 plate = np.where(np.isnan(plate), whole, plate)
@@ -344,16 +351,10 @@ class AppearanceMemory:
                 self.plates.popitem(last=False)
         return self.plates[number]
 
-    def _within(self, centre, seconds, at_least=0):
-        """The frames within `seconds` of frame number `centre`, or its `at_least` nearest if that is more, in order."""
-        distances = np.abs(self.frame_index - centre)
-        nearest = np.argsort(distances, kind="stable")[:at_least]
-        return np.union1d(np.flatnonzero(distances <= seconds * self.fps), nearest)
-
     def _showing(self, view, indices):
         """Those of (up to PLATE_SAMPLES of) frames `indices` whose background is within PLATE_VIEW_AGREEMENT of the
         plate `view`."""
-        return np.array([k for k in sampled(indices)
+        return np.array([k for k in evenly(indices, PLATE_SAMPLES)
                          if view_difference(self.image(k), ~self._person(k), view) <= PLATE_VIEW_AGREEMENT], int)
 
     def _person(self, k):
@@ -363,7 +364,7 @@ class AppearanceMemory:
 
     def _median(self, indices):
         """background_plate() of (up to PLATE_SAMPLES of) frames `indices`; all NaN for none."""
-        chosen = sampled(indices)
+        chosen = evenly(indices, PLATE_SAMPLES)
         if len(chosen) == 0:
             return np.full((self.size, self.size, 3), np.nan, np.float32)
         return background_plate(np.stack([self.image(k) for k in chosen]), np.stack([self._person(k) for k in chosen]))

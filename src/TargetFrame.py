@@ -2,8 +2,9 @@
 
 The generators draw the square crop around the person (VideoSkeleton's crop box) at their own size. To give the
 target's whole frame back, the crop is enlarged to the box's size in the frame and laid over a background plate of
-the target at full resolution: the median of the target's frames around one moment, where the person is not (their
-cached segmentation, enlarged into the frame). Only the person is taken from the generated crop, through a soft mask
+the target at full resolution: the median of the target's frames around one moment that show the same view as
+that moment (AppearanceMemory's plates, the same way), where the person is not (their cached segmentation, enlarged
+into the frame). Only the person is taken from the generated crop, through a soft mask
 around the driving pose, so the background stays sharp and there is no seam at the crop's edge; where the plate
 never saw the background (the person stood there throughout), the generated crop's own background fills it.
 """
@@ -13,9 +14,11 @@ import cv2
 import numpy as np
 
 import VideoIO
-from AppearanceMemory import CUT_WIDENING, PLATE_STEP_SECONDS, PLATE_WINDOW_SECONDS, part_masks, placement
+from AppearanceMemory import (CUT_WIDENING, PLATE_STEP_SECONDS, PLATE_VIEW_AGREEMENT, PLATE_WINDOW_SECONDS,
+                              background_plate, evenly, moment_frames, part_masks, placement, view_difference)
 
 PLATE_FRAMES = 12  # frames in each plate's median, evenly spaced over its window
+VIEW_SIDE = 256    # the frames are compared for their view on copies this large (the longer side)
 FEATHER = 1 / 24   # the person's mask is grown, then softened, by this fraction of the crop's side
 
 
@@ -55,6 +58,29 @@ class TargetFrame:
             out[region] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
         return out
 
+    def _same_view(self, frames, people, in_moment):
+        """Which of `frames` (whole frames, BGR) show the view of those `in_moment` (bool each): within
+        PLATE_VIEW_AGREEMENT grey levels of their median where the person (`people`, crop-box masks) is not, compared
+        on copies VIEW_SIDE large; the moment's own frames always."""
+        (width, height), (x0, y0, side) = self.size, self.video.crop_box
+        scale = VIEW_SIDE / max(width, height)
+        small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small_frames, small_people = [], []
+        for frame, person in zip(frames, people):
+            whole = np.zeros((height, width), np.uint8)  # the crop box's mask laid into the frame
+            left, top, right, bottom = max(x0, 0), max(y0, 0), min(x0 + side, width), min(y0 + side, height)
+            if right > left and bottom > top:
+                whole[top:bottom, left:right] = person[top - y0:bottom - y0, left - x0:right - x0]
+            small_frames.append(cv2.resize(frame, small_size, interpolation=cv2.INTER_AREA))
+            small_people.append(cv2.resize(whole, small_size, interpolation=cv2.INTER_NEAREST) > 0)
+        moment = [i for i, m in enumerate(in_moment) if m]
+        if not moment:  # none of its frames could be read: no view to compare with
+            return [True] * len(frames)
+        view = background_plate(np.stack([small_frames[i] for i in moment]),
+                                np.stack([small_people[i] for i in moment]))
+        return [m or view_difference(f, ~p, view) <= PLATE_VIEW_AGREEMENT
+                for f, p, m in zip(small_frames, small_people, in_moment)]
+
     @staticmethod
     def person_alpha(landmarks, size):
         """A soft mask (size x size, 0..1) of the body parts around a pose, grown a little to hold hair and
@@ -76,23 +102,26 @@ class TargetFrame:
         return self.plates[number]
 
     def _make_plate(self, number):
-        """(plate, holes) for plate `number`: the median of PLATE_FRAMES target frames within PLATE_WINDOW_SECONDS of
-        its moment, each without the person; holes (float 0..1, softened) where none of them saw the background."""
+        """(plate, holes) for plate `number`: the median of its moment's frames and of the PLATE_FRAMES target frames
+        within PLATE_WINDOW_SECONDS of it that show the same view, each without the person; holes (float 0..1,
+        softened) where none of them saw the background."""
         video, (width, height) = self.video, self.size
         centre = self.first + number * self.step
+        moment = evenly(moment_frames(video.frame_index, centre, video.fps), PLATE_FRAMES)
         window = np.flatnonzero(np.abs(video.frame_index - centre) <= PLATE_WINDOW_SECONDS * video.fps)
-        if len(window) == 0:  # past the target's ends: its nearest frame
-            window = np.array([int(np.argmin(np.abs(video.frame_index - centre)))])
-        chosen = window[np.linspace(0, len(window) - 1, min(PLATE_FRAMES, len(window))).round().astype(int)]
+        chosen = np.union1d(moment, evenly(window, PLATE_FRAMES))
         frames = read_frames_at(video.video_path, video.frame_index[chosen])
         x0, y0, side = video.crop_box
-        stack, person = [], []
+        stack, person, found = [], [], []
         for index in chosen:
             frame = frames.get(int(video.frame_index[index]))
             if frame is not None:
                 stack.append(frame[:height, :width])
                 grown = cv2.dilate(video.readMask(index), np.ones((3, 3), np.uint8), iterations=4)
                 person.append(cv2.resize(grown, (side, side), interpolation=cv2.INTER_LINEAR) > 32)
+                found.append(index)
+        shown = self._same_view(stack, person, np.isin(found, moment))
+        stack, person = [f for f, keep in zip(stack, shown) if keep], [p for p, keep in zip(person, shown) if keep]
         stack = np.stack(stack)
         plate = np.median(stack, axis=0).astype(np.float32)  # outside the crop box the person never is
         holes = np.zeros((height, width), np.float32)

@@ -224,3 +224,27 @@ def test_a_variable_frame_rate_source_keeps_its_frame_times_and_its_sound_in_ste
     assert np.abs(np.array(shown) - times).max() < 0.002
     _, audio_seconds, onset = sound_of(out)
     assert onset == pytest.approx(1.0, abs=1 / 60) and audio_seconds == pytest.approx(times[-1] + 1 / 20, abs=0.05)
+
+
+def test_the_whole_frame_s_plate_after_a_cut_shows_the_new_view_alone(tmp_path):
+    """A target video that cuts, after one second, to another view (its picture mirrored): the whole frame's
+    background plate half a second after the cut is that view, not a median of the two views of its 3-second window."""
+    from types import SimpleNamespace
+
+    from TargetFrame import TargetFrame
+    width, height, fps, count = 128, 96, 30, 60
+    first = np.zeros((height, width, 3), np.uint8)
+    first[..., 1] = np.linspace(30, 220, width)[None]  # a horizontal ramp ...
+    first[20:40, 10:30] = (0, 0, 255)  # ... and a red square at the left
+    second = first[:, ::-1].copy()  # the other view
+    path = tmp_path / "cut.mp4"
+    with VideoIO.VideoWriter(path, fps, (width, height)) as video:
+        for index in range(count):
+            video.write(first if index < fps else second)
+    landmarks = np.zeros((count, 33, 4), np.float32)
+    landmarks[..., :2], landmarks[..., 3] = 0.5, 1  # nobody to see: only the background counts here
+    target = SimpleNamespace(video_path=path, fps=fps, frame_index=np.arange(count), landmarks=landmarks,
+                             crop_box=(16, 0, 96), readMask=lambda index: np.zeros((64, 64), np.uint8))
+    canvas = TargetFrame(target)
+    after, before = canvas.background(45).astype(float), canvas.background(14).astype(float)
+    assert np.abs(after - second).mean() < 4 and np.abs(before - first).mean() < 4
