@@ -226,12 +226,13 @@ def nan_median(stack):
     return np.where(known > 0, (low + high) / 2, np.nan).astype(stack.dtype)
 
 
-def view_difference(image, background, view):
-    """How unlike frame `image` (BGR uint8) is to the plate `view` (float, NaN where unknown): the mean absolute
-    difference in grey levels where the frame shows its `background` (bool) and the view is known; inf where they
-    share less than a tenth of the picture, too little to tell."""
-    both = background & ~np.isnan(view).any(-1)
-    return float(np.abs(image[both] - view[both]).mean()) if both.mean() >= 0.1 else np.inf
+def view_difference(image, where, view):
+    """How unlike frame `image` (BGR uint8) is to the plate `view` (float, the same size): the mean absolute
+    difference in grey levels over the pixels `where` (bool: where the frame shows its background and the view is
+    known); inf where that is less than a tenth of the picture, too little to tell."""
+    if where.mean() < 0.1:
+        return np.inf
+    return float(np.mean(cv2.mean(cv2.absdiff(image.astype(np.float32), view), where.astype(np.uint8))[:3]))
 
 
 def inpainted(plate):
@@ -353,9 +354,11 @@ class AppearanceMemory:
 
     def _showing(self, view, indices):
         """Those of (up to PLATE_SAMPLES of) frames `indices` whose background is within PLATE_VIEW_AGREEMENT of the
-        plate `view`."""
+        plate `view` (NaN where unknown)."""
+        known, view = ~np.isnan(view).any(-1), np.nan_to_num(view)
         return np.array([k for k in evenly(indices, PLATE_SAMPLES)
-                         if view_difference(self.image(k), ~self._person(k), view) <= PLATE_VIEW_AGREEMENT], int)
+                         if view_difference(self.image(k), known & ~self._person(k), view) <= PLATE_VIEW_AGREEMENT],
+                        int)
 
     def _person(self, k):
         """Frame k's person, with the mask's soft rim, stray hair and the shadow at the feet: grown by 1/64 side."""

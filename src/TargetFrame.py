@@ -78,7 +78,8 @@ class TargetFrame:
             return [True] * len(frames)
         view = background_plate(np.stack([small_frames[i] for i in moment]),
                                 np.stack([small_people[i] for i in moment]))
-        return [m or view_difference(f, ~p, view) <= PLATE_VIEW_AGREEMENT
+        known, view = ~np.isnan(view).any(-1), np.nan_to_num(view)
+        return [m or view_difference(f, known & ~p, view) <= PLATE_VIEW_AGREEMENT
                 for f, p, m in zip(small_frames, small_people, in_moment)]
 
     @staticmethod
