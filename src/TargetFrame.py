@@ -65,10 +65,10 @@ class TargetFrame:
         (width, height), (x0, y0, side) = self.size, self.video.crop_box
         scale = VIEW_SIDE / max(width, height)
         small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        left, top, right, bottom = max(x0, 0), max(y0, 0), min(x0 + side, width), min(y0 + side, height)
         small_frames, small_people = [], []
         for frame, person in zip(frames, people):
             whole = np.zeros((height, width), np.uint8)  # the crop box's mask laid into the frame
-            left, top, right, bottom = max(x0, 0), max(y0, 0), min(x0 + side, width), min(y0 + side, height)
             if right > left and bottom > top:
                 whole[top:bottom, left:right] = person[top - y0:bottom - y0, left - x0:right - x0]
             small_frames.append(cv2.resize(frame, small_size, interpolation=cv2.INTER_AREA))
