@@ -12,7 +12,8 @@ another background a second later. The network gets this picture beside the pose
 fill what no part covers (Networks.ComposeWithMemory).
 
 Which frame is remembered: the one whose pose has the most alike shape and, with PLACEMENT_WEIGHT, stands in the same
-place at the same size. Which plate: that of the moment when the person stood in the same place at the same size,
+place at the same size. The head comes from a frame of its own, the one whose face turns the same way (face_shape),
+since a body alike often shows another side of the head. Which plate: that of the moment when the person stood in the same place at the same size,
 whatever the pose, since that is what tells where a camera that pans and zooms was. Where a plate's frames never
 saw the background, the frames from anywhere in the video that show the same view fill it; else the hole is
 inpainted from around it.
@@ -55,6 +56,10 @@ CUT_WIDENING = 1.3  # the segmentation trims the capsules, so they can be wider 
 PLACEMENT_WEIGHT = 0.5
 # Over a sequence: the remembered frame's candidates, and the cost of changing it (coherent_choice; in torso lengths).
 MEMORY_CANDIDATES, MEMORY_JUMP_WEIGHT, MEMORY_JUMP_FLOOR = 8, 1.0, 0.01
+# The head from a frame of its own: the face turns while the body keeps its pose, so the most alike body often
+# shows another side of the head. Its frame is chosen on the face's points (face_shape), with this weight on the
+# whole pose's distance beside it (in torso lengths, as distances()), so the head still comes from a frame alike.
+HEAD_BODY_WEIGHT = 0.05
 PLATE_STEP_SECONDS = 0.5    # one plate per this much video; a frame uses the nearest one
 PLATE_WINDOW_SECONDS = 3.0  # a plate is the median of the training frames this close that show its moment's view
 PLATE_MOMENT_FRAMES = 5     # a plate's moment: the frames nearest its mark, and at least this many for a median
@@ -159,18 +164,42 @@ def part_affines(source_landmarks, target_landmarks, size):
     return [segment_affine(source_xy[a], source_xy[b], target_xy[a], target_xy[b], scale) for a, b in axes]
 
 
-def warp_person(image, source_landmarks, target_landmarks, person_mask, background):
+def face_shape(landmarks):
+    """(..., 11, 2): the face's points (nose, eyes, ears, mouth) of poses (..., 33, 4), from the nose, turned so
+    that the hips-to-nose line points up and divided by its length: which way the head faces, wherever the body is
+    and however it leans."""
+    points = with_middles(np.asarray(landmarks, np.float32))
+    axis = points[..., 0, :2] - points[..., MID_HIP, :2]
+    up = axis / np.maximum(np.linalg.norm(axis, axis=-1), 1e-6)[..., None]
+    across = np.stack([-up[..., 1], up[..., 0]], -1)
+    relative = (points[..., :11, :2] - points[..., :1, :2]) / np.maximum(np.linalg.norm(axis, axis=-1), 1e-6)[
+        ..., None, None]
+    return np.stack([(relative * across[..., None, :]).sum(-1), (relative * up[..., None, :]).sum(-1)], -1)
+
+
+def face_distance_matrix(a, b):
+    """(M, N): the mean distance between the face points of face_shape()s a (M, 11, 2) and b (N, 11, 2)."""
+    return sum(np.linalg.norm(a[:, None, k] - b[None, :, k], axis=-1) for k in range(a.shape[1])) / a.shape[1]
+
+
+def warp_person(image, source_landmarks, target_landmarks, person_mask, background, head=None):
     """The person of `image` (BGR uint8, square) in pose `source_landmarks` moved part by part to the pose
-    `target_landmarks` (both (33, 4) in 0..1 of the image side) and laid on `background` (BGR, the same size).
+    `target_landmarks` (both (33, 4) in 0..1 of the image side) and laid on `background` (BGR, the same size);
+    with `head` (image, landmarks, person_mask of another frame), the head is that frame's.
 
     The parts are the person's pixels (`person_mask`, float 0..1, the segmentation) in capsules around the bones."""
     size = image.shape[0]
     target = with_middles(target_landmarks)
     masks = owned_part_masks(source_landmarks, person_mask, CUT_WIDENING)
+    images, affines = [image] * len(PARTS), part_affines(source_landmarks, target_landmarks, size)
+    if head is not None:
+        head_image, head_landmarks, head_mask = head
+        images[HEAD] = head_image
+        masks[HEAD] = owned_part_masks(head_landmarks, head_mask, CUT_WIDENING)[HEAD]
+        affines[HEAD] = part_affines(head_landmarks, target_landmarks, size)[HEAD]
     out = background.astype(np.float32)
     # Farthest first (larger z is farther in MediaPipe), the torso under everything.
     depth = [np.inf] + [target[a, 2] + target[b, 2] for a, b, *_ in PARTS[1:]]
-    affines = part_affines(source_landmarks, target_landmarks, size)
     for index in sorted(range(len(PARTS)), key=lambda i: -depth[i]):
         affine = affines[index]
         x, y, width, height = cv2.boundingRect((masks[index] > 0).astype(np.uint8))
@@ -185,7 +214,7 @@ def warp_person(image, source_landmarks, target_landmarks, person_mask, backgrou
             continue
         shifted = affine - np.array([[0, 0, x0], [0, 0, y0]], np.float32)
         # Bicubic: moved by a fraction of a pixel, bilinear would average neighbours, a blur on every part.
-        moved = cv2.warpAffine(image, shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC, borderValue=0)
+        moved = cv2.warpAffine(images[index], shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC, borderValue=0)
         alpha = cv2.warpAffine(masks[index], shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                                borderValue=0)[..., None]
         out[y0:y1, x0:x1] = out[y0:y1, x0:x1] * (1 - alpha) + moved * alpha
@@ -257,6 +286,7 @@ class AppearanceMemory:
         self.frame_index, self.gap, self.fps, self.size = np.asarray(frame_index), int(gap), float(fps), crops.size
         # The 13 joints that poses are compared on, taken out once (a long video's memory is searched often).
         self.shapes, self.joints = reduced_landmarks(normalised(landmarks)), reduced_landmarks(landmarks)
+        self.faces = face_shape(landmarks)
         self.placements = placement(landmarks)
         # Each frame's plate: the number of its nearest PLATE_STEP_SECONDS mark.
         self.plate_step = max(1, round(PLATE_STEP_SECONDS * self.fps))
@@ -294,6 +324,16 @@ class AppearanceMemory:
         """Index (into this memory) of the most alike frame; with `frame`, none within `gap` of it."""
         return self._closest(self.distances(landmarks), frame)
 
+    def head_distances(self, landmarks):
+        """(M, N): how unlike each remembered frame's head is to that of each of M poses (M, 33, 4): the face's
+        points' distance (face_shape) plus HEAD_BODY_WEIGHT x the whole pose's (distances())."""
+        return (face_distance_matrix(face_shape(landmarks), self.faces)
+                + HEAD_BODY_WEIGHT * self.distances(landmarks))
+
+    def nearest_head(self, landmarks, frame=None):
+        """Index of the frame whose head is laid on pose `landmarks` (33, 4); with `frame`, none within `gap`."""
+        return self._closest(self.head_distances(landmarks[None])[0], frame)
+
     def plate_index(self, landmarks, frame=None):
         """Index of the frame whose plate the person in pose `landmarks` is laid on: the frame where the person
         stood in the same place at the same size (placement(), L1 distance); with `frame`, none within `gap` of it."""
@@ -313,6 +353,15 @@ class AppearanceMemory:
                                      MEMORY_CANDIDATES)
         return coherent_choice(options, distances, self.frame_index,
                                lambda p, f: pose_distance_matrix(self.shapes[p], self.shapes[f]),
+                               MEMORY_JUMP_WEIGHT, MEMORY_JUMP_FLOOR)
+
+    def coherent_heads(self, landmarks):
+        """For a sequence of poses, the frame whose head each takes, chosen together as coherent_choice() does."""
+        poses = np.asarray(landmarks)
+        options, distances = closest(lambda start, stop: self.head_distances(poses[start:stop]), len(poses),
+                                     MEMORY_CANDIDATES)
+        return coherent_choice(options, distances, self.frame_index,
+                               lambda p, f: face_distance_matrix(self.faces[p], self.faces[f]),
                                MEMORY_JUMP_WEIGHT, MEMORY_JUMP_FLOOR)
 
     def coherent_plates(self, landmarks):
@@ -372,24 +421,29 @@ class AppearanceMemory:
             return np.full((self.size, self.size, 3), np.nan, np.float32)
         return background_plate(np.stack([self.image(k) for k in chosen]), np.stack([self._person(k) for k in chosen]))
 
-    def picture(self, index, landmarks, plate_index):
-        """Remembered frame `index` with its person warped to pose `landmarks` (33, 4), laid on the plate of frame
-        `plate_index`: BGR uint8, size x size."""
+    def picture(self, index, landmarks, plate_index, head_index):
+        """Remembered frame `index` with its person warped to pose `landmarks` (33, 4), the head that of frame
+        `head_index`, laid on the plate of frame `plate_index`: BGR uint8, size x size."""
+        head = None if head_index == index else (self.image(head_index), self.landmarks[head_index],
+                                                 self.mask(head_index) / 255.0)
         return warp_person(self.image(index), self.landmarks[index], landmarks, self.mask(index) / 255.0,
-                           self.plate(plate_index))
+                           self.plate(plate_index), head)
 
     def recall(self, landmarks, frame=None):
         """The most alike remembered person warped to pose `landmarks` (33, 4), on its plate: BGR uint8."""
         return self.recall_many([landmarks], None if frame is None else [frame])[0].permute(1, 2, 0).numpy()
 
-    def recall_many(self, landmarks, frames=None, chosen=None, plates=None):
+    def recall_many(self, landmarks, frames=None, chosen=None, plates=None, heads=None):
         """(N, 3, size, size) uint8 tensor: recall() for each pose; `frames` (or None) excludes near frames;
         `chosen` gives the remembered frames instead (from coherent_choice), `plates` the frames whose plates
-        they lie on (from coherent_plates; None for one: chosen for that pose alone)."""
+        they lie on (from coherent_plates; None for one: chosen for that pose alone), `heads` the frames whose heads
+        they take (from coherent_heads; likewise)."""
         frames = [None] * len(landmarks) if frames is None else frames
         plates = [None] * len(landmarks) if plates is None else plates
+        heads = [None] * len(landmarks) if heads is None else heads
         if chosen is None:
             chosen = [self.nearest(l, f) for l, f in zip(landmarks, frames)]
         plates = [self.plate_index(l, f) if p is None else p for l, f, p in zip(landmarks, frames, plates)]
-        pictures = [self.picture(c, l, p) for c, l, p in zip(chosen, landmarks, plates)]
+        heads = [self.nearest_head(l, f) if h is None else h for l, f, h in zip(landmarks, frames, heads)]
+        pictures = [self.picture(c, l, p, h) for c, l, p, h in zip(chosen, landmarks, plates, heads)]
         return torch.from_numpy(np.stack(pictures)).permute(0, 3, 1, 2)

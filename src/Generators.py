@@ -54,16 +54,17 @@ def build_memory(video, indices, config, crops=None):
     return AppearanceMemory.from_video(video, indices, crops or CropCache(video, config["size"]))
 
 
-def model_inputs(skeletons, config, memory=None, frames=None, chosen=None, plates=None):
+def model_inputs(skeletons, config, memory=None, frames=None, chosen=None, plates=None, heads=None):
     """What the networks read for a list of Skeletons, as a dict of CPU tensors: "vector", the joint vectors (N, 26)
     in [-1, 1]; "skeleton", the encoded pose (PoseEncoding; N x C x size x size, uint8); and with an appearance
     memory, "memory", the remembered person warped to each pose (N x 3 x S x S, uint8, at the memory's size S),
     never taken from within a second of `frames` (the poses' own frame numbers, when they are training frames), or
-    from the remembered frames `chosen` (AppearanceMemory.coherent_choice), on the plates of `plates`."""
+    from the remembered frames `chosen` (AppearanceMemory.coherent_choice), with the heads of `heads`, on the plates
+    of `plates`."""
     inputs = {"vector": torch.from_numpy(np.stack([s.as_vector(reduced=True) for s in skeletons]) * 2 - 1).float(),
               "skeleton": PoseEncoding.render_many(skeletons, config["size"])}
     if memory is not None:
-        inputs["memory"] = memory.recall_many([s.landmarks for s in skeletons], frames, chosen, plates)
+        inputs["memory"] = memory.recall_many([s.landmarks for s in skeletons], frames, chosen, plates, heads)
     return inputs
 
 
@@ -104,24 +105,25 @@ class TrainedGenerator:
     def generate_many(self, skeletons, steps=None):
         """One image per pose, computed as one batch: a list of BGR uint8 images, output_size square. `steps`: for each
         pose, what sequence_steps() gave: ((remembered frame shown, frame faded from, weight of the shown), the
-        frame whose plate it lies on). Where a step fades, the image made with the frame faded from is blended into
+        frame whose plate it lies on, the frame whose head it takes). Where a step fades, the image made with the frame faded from is blended into
         the one made with the frame shown, both in the pose asked for, so that the person's texture dissolves
         instead of jumping. Without steps, the most alike remembered frame for each pose alone."""
         if steps is None:
             return Networks.to_uint8_bgr(self._draw(skeletons, None, None))
-        fades, plates = zip(*steps)
-        shown = self._draw(skeletons, [step[0] for step in fades], plates)
+        fades, plates, heads = zip(*steps)
+        shown = self._draw(skeletons, [step[0] for step in fades], plates, heads)
         fading = [i for i, (_, _, weight) in enumerate(fades) if weight < 1]
         if fading:
             faded = self._draw([skeletons[i] for i in fading], [fades[i][1] for i in fading],
-                               [plates[i] for i in fading])
+                               [plates[i] for i in fading], [heads[i] for i in fading])
             weight = torch.tensor([fades[i][2] for i in fading], device=shown.device).view(-1, 1, 1, 1)
             shown[fading] = weight * shown[fading] + (1 - weight) * faded
         return Networks.to_uint8_bgr(shown)
 
-    def _draw(self, skeletons, chosen, plates):
-        """The output (N, 3, output_size, output_size) in [-1, 1] for these poses, remembered frames and plates."""
-        inputs = model_inputs(skeletons, self.config, self.memory, chosen=chosen, plates=plates)
+    def _draw(self, skeletons, chosen, plates, heads=None):
+        """The output (N, 3, output_size, output_size) in [-1, 1] for these poses, remembered frames, plates and
+        heads."""
+        inputs = model_inputs(skeletons, self.config, self.memory, chosen=chosen, plates=plates, heads=heads)
         if self.memory is None:
             return self.net(Networks.generator_input(self.kind, inputs).to(self.device))
         memory = inputs["memory"]  # at the output's size; the network reads it at its own, as it was trained
@@ -132,14 +134,14 @@ class TrainedGenerator:
 
     def sequence_steps(self, skeletons):
         """For each pose of a sequence, ((remembered frame shown, frame faded from, weight of the shown), the frame
-        whose plate it lies on): the remembered frames chosen together so that they change seldom, each change
-        dissolved over a few frames (Sequence.py), and the plates chosen together too. Without an appearance
-        memory (the joint-vector networks), nothing to choose."""
+        whose plate it lies on, the frame whose head it takes): the remembered frames chosen together so that they
+        change seldom, each change dissolved over a few frames (Sequence.py), and the plates and heads chosen
+        together too. Without an appearance memory (the joint-vector networks), nothing to choose."""
         if self.memory is None:
-            return [((None, None, 1.0), None)] * len(skeletons)
+            return [((None, None, 1.0), None, None)] * len(skeletons)
         landmarks = [s.landmarks for s in skeletons]
         fades = crossfades(self.memory.coherent_choice(landmarks), self.memory.frame_index)
-        return list(zip(fades, self.memory.coherent_plates(landmarks)))
+        return list(zip(fades, self.memory.coherent_plates(landmarks), self.memory.coherent_heads(landmarks)))
 
     def generate_sequence(self, skeletons, batch_size=32):
         """One image per pose of a sequence, with its sequence_steps(), in batches."""

@@ -239,6 +239,29 @@ def test_memory_chosen_over_a_sequence_changes_less_often_than_pose_by_pose():
     assert np.mean([abs(c - q) for c, q in zip(together, range(5, 35))]) < 3  # and still the right frames
 
 
+def test_the_head_comes_from_a_frame_whose_face_turns_the_same_way():
+    """A person crossing the picture, facing left (a blue head) in frames 0-14 and right (red) in 15-29: a pose
+    facing right where frame 5 stood takes its body from a frame near 5 and its head from one facing right."""
+    _, poses, images, masks = walking_person()
+    for i, pose in enumerate(poses):
+        pose[0, 0] += 0.05 if i >= 15 else -0.05  # the nose: turned right or left of the eyes and ears
+        head = (part_masks(pose, 64)[HEAD] > 0.5) & (masks[i] > 0)
+        images[i][head] = (0, 0, 255) if i >= 15 else (255, 0, 0)
+    memory = AppearanceMemory(poses, np.arange(30), 5, ArrayCrops(images, masks), np.arange(30), fps=10)
+    query = poses[5].copy()
+    query[0, 0] += 0.1  # facing right
+    assert memory.nearest(query) < 15 and memory.nearest_head(query) >= 15
+    assert abs(memory.nearest_head(query, frame=20) - 20) >= 5  # never a frame within `gap` of a training frame
+    picture = memory.recall(query)
+    joints = with_middles(query)[:, :2] * 64
+    crown, belly = [np.round(p).astype(int) for p in (joints[MID_SHOULDER] + 0.9 * (joints[0] - joints[MID_SHOULDER]),
+                                                      (joints[MID_SHOULDER] + joints[MID_HIP]) / 2)]
+    assert picture[crown[1], crown[0]].tolist() == [0, 0, 255]  # the head of a frame facing right
+    assert picture[belly[1], belly[0]].tolist() == [0, 255, 0]  # on the body of the frame that stood there
+    # Over a sequence the heads are chosen together, as the bodies are.
+    assert all(h >= 15 for h in memory.coherent_heads([query] * 3))
+
+
 def test_warped_memory_lands_on_the_pose_asked_for_on_real_frames(sample_target):
     """On real sample frames: the training frame least like a held-out pose, moved part by part to that pose, covers
     its joints; the same person left where it stood does not."""

@@ -194,13 +194,13 @@ def test_a_network_dissolves_a_change_of_remembered_frame_in_the_pose_asked_for(
     generator = GenGAN(sample_target, device="cpu")
     poses = sample_target.ske[60:100]
     steps = generator.sequence_steps(poses)
-    assert [shown for (shown, _, _), _ in steps] == generator.memory.coherent_choice([s.landmarks for s in poses])
+    assert [shown for (shown, _, _), _, _ in steps] == generator.memory.coherent_choice([s.landmarks for s in poses])
     # One pose drawn with two remembered frames, and a quarter of the way through the dissolve between them.
-    (first, _, _), plate = steps[0]
+    (first, _, _), plate, head = steps[0]
     second = (first + 40) % len(generator.memory.frame_index)
-    old, new = (generator.generate_many([poses[0]], [((c, None, 1.0), plate)])[0].astype(float)
+    old, new = (generator.generate_many([poses[0]], [((c, None, 1.0), plate, head)])[0].astype(float)
                 for c in (first, second))
-    blended = generator.generate_many([poses[0]], [((second, first, 0.25), plate)])[0].astype(float)
+    blended = generator.generate_many([poses[0]], [((second, first, 0.25), plate, head)])[0].astype(float)
     assert np.abs(old - new).mean() > 1
     assert np.abs(blended - (0.25 * new + 0.75 * old)).max() <= 1
     alone = generator.generate_many(poses[5:6], steps[5:6])[0].astype(float)
