@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 
 import VideoIO
-from AppearanceMemory import (CUT_WIDENING, PLATE_STEP_SECONDS, PLATE_VIEW_AGREEMENT, PLATE_WINDOW_SECONDS,
-                              background_plate, evenly, moment_frames, part_masks, placement, view_difference)
+from AppearanceMemory import (PLATE_STEP_SECONDS, PLATE_VIEW_AGREEMENT, PLATE_WINDOW_SECONDS, background_plate,
+                              evenly, moment_frames, placement, view_difference)
+from BodyParts import CUT_WIDENING, part_masks
 
 PLATE_FRAMES = 12  # frames in each plate's median, evenly spaced over its window
 VIEW_SIDE = 256    # the frames are compared for their view on copies this large (the longer side)

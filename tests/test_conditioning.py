@@ -8,9 +8,8 @@ import pytest
 import torch
 
 import PoseEncoding
-from AppearanceMemory import (HEAD, MID_HIP, MID_SHOULDER, AppearanceMemory, background_plate,
-                              nan_median, normalised, part_affines, part_masks, segment_affine, warp_person,
-                              with_middles)
+from AppearanceMemory import AppearanceMemory, background_plate, nan_median, normalised
+from BodyParts import HEAD, MID_HIP, MID_SHOULDER, part_affines, part_masks, segment_affine, warp_person, with_middles
 from Measures import sharpnesses
 from Networks import ComposeWithMemory
 from Skeleton import LIMBS, REDUCED_JOINTS, Skeleton, pose_distances
