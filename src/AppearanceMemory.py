@@ -3,18 +3,18 @@
 A U-Net cannot move pixels far, so from a pose alone it has to invent the person's texture, and after a short
 training it invents a blur. Instead, for each pose we take the training frame whose pose is most alike, cut its
 person along the segmentation (VideoSkeleton's masks) into body parts, move each part onto the new pose with an
-affine transform of its own (BodyParts.py), and lay the parts, farthest first, on a clean plate of the background: the median of the training frames around a moment, where the
-person is not (Everybody Dance Now and its successors learn the background apart from the person for the same
-reason), and only of the frames that show the same view as that moment: a camera that cuts, pans or zooms shows
-another background a second later. The network gets this picture beside the pose and mostly has to mend seams and
-fill what no part covers (Networks.ComposeWithMemory).
+affine transform of its own (BodyParts.py), and lay the parts, farthest first, on a clean plate of the background:
+the median of the training frames around a moment, where the person is not (Everybody Dance Now and its successors
+learn the background apart from the person for the same reason), and only of the frames that show the same view as
+that moment: a camera that cuts, pans or zooms shows another background a second later. The network gets this
+picture beside the pose and mostly has to mend seams and fill what no part covers (Networks.ComposeWithMemory).
 
-Which frame is remembered: the one whose pose has the most alike shape and, with PLACEMENT_WEIGHT, stands in the same
-place at the same size. The head comes from a frame of its own, the one whose face turns the same way (face_shape),
-since a body alike often shows another side of the head. Which plate: that of the moment when the person stood in the same place at the same size,
-whatever the pose, since that is what tells where a camera that pans and zooms was. Where a plate's frames never
-saw the background, the frames from anywhere in the video that show the same view fill it; else the hole is
-inpainted from around it.
+Which frame is remembered: the one whose pose has the most alike shape and, with PLACEMENT_WEIGHT, stands in the
+same place at the same size. The head comes from a frame of its own, the one whose face turns the same way
+(face_shape), since a body alike often shows another side of the head. Which plate: that of the moment when the
+person stood in the same place at the same size, whatever the pose, since that is what tells where a camera that
+pans and zooms was. Where a plate's frames never saw the background, the frames from anywhere in the video that show
+the same view fill it; else the hole is inpainted from around it.
 
 While training, a frame's memory never comes from within a second of it in time (nor from within a quarter of the
 training frames, which decides in clips of a few seconds), so that the network learns to correct a pose that is
