@@ -19,7 +19,7 @@ the same view fill it; else the hole is inpainted from around it.
 While training, a frame's memory never comes from within a second of it in time (nor from within a quarter of the
 training frames, which decides in clips of a few seconds), so that the network learns to correct a pose that is
 only alike, as it will have to on poses it has never seen. Over a sequence (DanceDemo, Evaluate) the remembered
-frames and the plates are chosen together (Sequence.py), so they do not flicker.
+frames, the heads' frames and the plates are chosen together (Sequence.py), so they do not flicker.
 """
 from collections import OrderedDict
 
@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 import torch
 
-from BodyParts import MID_HIP, face_distance_matrix, face_shape, warp_person, with_middles
+from BodyParts import (CUT_WIDENING, HEAD, MID_HIP, boxed, face_distance_matrix, face_shape, lay_parts,
+                       owned_part_masks, part_affines, with_middles)
 from Sequence import ROWS_AT_ONCE, closest, coherent_choice, viterbi_uniform
 from Skeleton import pose_distance_matrix, reduced_landmarks, torso_length
 
@@ -48,6 +49,9 @@ PLATE_MOMENT_FRAMES = 5     # a plate's moment: the frames nearest its mark, and
 PLATE_VIEW_AGREEMENT = 7.0
 PLATE_SAMPLES = 48          # at most this many frames per median (evenly spaced in the window)
 PLATES_KEPT = 256           # at most this many plates kept (the most recently used): bounded on a long video
+# Frames whose cut body parts are kept (the most recently used): a sequence shows one frame for a run of poses, and a
+# frame's parts take longer to cut than to lay.
+CUT_FRAMES_KEPT = 64
 # Over a sequence, the cost of changing the plate, in placement()'s units (fractions of the crop): a change must save
 # this much placement distance summed over the frames it serves, so the background does not flicker between two
 # plates of nearly the same framing when the person stands between them.
@@ -140,6 +144,7 @@ class AppearanceMemory:
         self.plate_step = max(1, round(PLATE_STEP_SECONDS * self.fps))
         self.plate_numbers = np.round((self.frame_index - self.frame_index.min()) / self.plate_step).astype(int)
         self.plates = OrderedDict()  # plate number -> plate, made when first needed, the most recent kept
+        self.cut = OrderedDict()  # frame -> its body parts' masks (BodyParts.boxed), likewise
 
     @classmethod
     def from_video(cls, video, indices, crops):
@@ -268,13 +273,25 @@ class AppearanceMemory:
             return np.full((self.size, self.size, 3), np.nan, np.float32)
         return background_plate(np.stack([self.image(k) for k in chosen]), np.stack([self._person(k) for k in chosen]))
 
+    def parts(self, k):
+        """Remembered frame k's person cut into body parts: their masks (BodyParts.owned_part_masks, boxed)."""
+        if k in self.cut:
+            self.cut.move_to_end(k)
+        else:
+            self.cut[k] = [boxed(m) for m in owned_part_masks(self.landmarks[k], self.mask(k) / 255.0, CUT_WIDENING)]
+            if len(self.cut) > CUT_FRAMES_KEPT:
+                self.cut.popitem(last=False)
+        return self.cut[k]
+
     def picture(self, index, landmarks, plate_index, head_index):
         """Remembered frame `index` with its person warped to pose `landmarks` (33, 4), the head that of frame
         `head_index`, laid on the plate of frame `plate_index`: BGR uint8, size x size."""
-        head = None if head_index == index else (self.image(head_index), self.landmarks[head_index],
-                                                 self.mask(head_index) / 255.0)
-        return warp_person(self.image(index), self.landmarks[index], landmarks, self.mask(index) / 255.0,
-                           self.plate(plate_index), head)
+        images, masks = [self.image(index)] * len(self.parts(index)), list(self.parts(index))
+        affines = part_affines(self.landmarks[index], landmarks, self.size)
+        if head_index != index:
+            images[HEAD], masks[HEAD] = self.image(head_index), self.parts(head_index)[HEAD]
+            affines[HEAD] = part_affines(self.landmarks[head_index], landmarks, self.size)[HEAD]
+        return lay_parts(images, masks, affines, landmarks, self.plate(plate_index))
 
     def recall(self, landmarks, frame=None):
         """The most alike remembered person warped to pose `landmarks` (33, 4), on its plate: BGR uint8."""

@@ -113,10 +113,10 @@ def face_shape(landmarks):
     and however it leans."""
     points = with_middles(np.asarray(landmarks, np.float32))
     axis = points[..., 0, :2] - points[..., MID_HIP, :2]
-    up = axis / np.maximum(np.linalg.norm(axis, axis=-1), 1e-6)[..., None]
+    length = np.maximum(np.linalg.norm(axis, axis=-1), 1e-6)[..., None]
+    up = axis / length
     across = np.stack([-up[..., 1], up[..., 0]], -1)
-    relative = (points[..., :11, :2] - points[..., :1, :2]) / np.maximum(np.linalg.norm(axis, axis=-1), 1e-6)[
-        ..., None, None]
+    relative = (points[..., :11, :2] - points[..., :1, :2]) / length[..., None]
     return np.stack([(relative * across[..., None, :]).sum(-1), (relative * up[..., None, :]).sum(-1)], -1)
 
 
@@ -125,29 +125,36 @@ def face_distance_matrix(a, b):
     return sum(np.linalg.norm(a[:, None, k] - b[None, :, k], axis=-1) for k in range(a.shape[1])) / a.shape[1]
 
 
-def warp_person(image, source_landmarks, target_landmarks, person_mask, background, head=None):
+def warp_person(image, source_landmarks, target_landmarks, person_mask, background):
     """The person of `image` (BGR uint8, square) in pose `source_landmarks` moved part by part to the pose
-    `target_landmarks` (both (33, 4) in 0..1 of the image side) and laid on `background` (BGR, the same size);
-    with `head` (image, landmarks, person_mask of another frame), the head is that frame's.
+    `target_landmarks` (both (33, 4) in 0..1 of the image side) and laid on `background` (BGR, the same size). The
+    parts are the person's pixels (`person_mask`, float 0..1, the segmentation) in capsules around the bones."""
+    masks = [boxed(mask) for mask in owned_part_masks(source_landmarks, person_mask, CUT_WIDENING)]
+    return lay_parts([image] * len(PARTS), masks, part_affines(source_landmarks, target_landmarks, image.shape[0]),
+                     target_landmarks, background)
 
-    The parts are the person's pixels (`person_mask`, float 0..1, the segmentation) in capsules around the bones."""
-    size = image.shape[0]
+
+def boxed(mask):
+    """A part's mask as (x, y, the mask inside its bounding box), None where it is empty: a tenth of the memory,
+    for the appearance memory to keep many frames' parts cut."""
+    x, y, width, height = cv2.boundingRect((mask > 0).astype(np.uint8))
+    return (x, y, mask[y:y + height, x:x + width].copy()) if width else None
+
+
+def lay_parts(images, masks, affines, target_landmarks, background):
+    """Each body part of PARTS (its picture `images[k]`, its mask `masks[k]` as boxed() gives, its affine
+    `affines[k]` as part_affines() gives) moved and laid on `background` (BGR, square, the pictures' size), the part
+    farthest in pose `target_landmarks` (33, 4) first: BGR uint8. The parts may come from different frames."""
+    size = background.shape[0]
     target = with_middles(target_landmarks)
-    masks = owned_part_masks(source_landmarks, person_mask, CUT_WIDENING)
-    images, affines = [image] * len(PARTS), part_affines(source_landmarks, target_landmarks, size)
-    if head is not None:
-        head_image, head_landmarks, head_mask = head
-        images[HEAD] = head_image
-        masks[HEAD] = owned_part_masks(head_landmarks, head_mask, CUT_WIDENING)[HEAD]
-        affines[HEAD] = part_affines(head_landmarks, target_landmarks, size)[HEAD]
     out = background.astype(np.float32)
     # Farthest first (larger z is farther in MediaPipe), the torso under everything.
     depth = [np.inf] + [target[a, 2] + target[b, 2] for a, b, *_ in PARTS[1:]]
     for index in sorted(range(len(PARTS)), key=lambda i: -depth[i]):
-        affine = affines[index]
-        x, y, width, height = cv2.boundingRect((masks[index] > 0).astype(np.uint8))
-        if width == 0:  # the segmentation left nothing of this part
+        if masks[index] is None:  # the segmentation left nothing of this part
             continue
+        (x, y, mask), affine = masks[index], affines[index]
+        height, width = mask.shape
         # Only where the part lands: its box's corners moved, a pixel more around for the interpolation.
         corners = np.array([[x, y], [x + width, y], [x, y + height], [x + width, y + height]], np.float32)
         landed = corners @ affine[:, :2].T + affine[:, 2]
@@ -158,7 +165,7 @@ def warp_person(image, source_landmarks, target_landmarks, person_mask, backgrou
         shifted = affine - np.array([[0, 0, x0], [0, 0, y0]], np.float32)
         # Bicubic: moved by a fraction of a pixel, bilinear would average neighbours, a blur on every part.
         moved = cv2.warpAffine(images[index], shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC, borderValue=0)
-        alpha = cv2.warpAffine(masks[index], shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
-                               borderValue=0)[..., None]
+        from_box = shifted + np.hstack([np.zeros((2, 2), np.float32), affine[:, :2] @ np.float32([[x], [y]])])
+        alpha = cv2.warpAffine(mask, from_box, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderValue=0)[..., None]
         out[y0:y1, x0:x1] = out[y0:y1, x0:x1] * (1 - alpha) + moved * alpha
     return out.round().astype(np.uint8)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import AppearanceMemory as AppearanceMemory_module
 import PoseEncoding
 from AppearanceMemory import AppearanceMemory, background_plate, nan_median, normalised
 from BodyParts import HEAD, MID_HIP, MID_SHOULDER, part_affines, part_masks, segment_affine, warp_person, with_middles
@@ -236,6 +237,22 @@ def test_memory_chosen_over_a_sequence_changes_less_often_than_pose_by_pose():
     changes = lambda chosen: sum(not 0 <= b - a <= 2 for a, b in zip(chosen, chosen[1:]))  # noqa: E731
     assert changes(together) < changes(alone)
     assert np.mean([abs(c - q) for c, q in zip(together, range(5, 35))]) < 3  # and still the right frames
+
+
+def test_the_memory_keeps_frames_cut_into_parts_and_draws_the_same_picture_from_them(monkeypatch):
+    """A frame's parts are cut once and reused (a run of poses shows one frame); the picture is the one
+    warp_person() draws from the uncut frame, and only the CUT_FRAMES_KEPT most recent frames are kept."""
+    background, poses, images, masks = walking_person()
+    images[:, 20:30, 28:36] = (255, 255, 255)  # a texture to move
+    memory = AppearanceMemory(poses, np.arange(30), 5, ArrayCrops(images, masks), np.arange(30), fps=10)
+    monkeypatch.setattr(AppearanceMemory_module, "CUT_FRAMES_KEPT", 4)
+    query = standing(x=0.45, y=0.52, scale=1.1).landmarks
+    for index in (3, 7, 3, 11, 12, 13, 14):
+        plate = memory.plate(index)
+        drawn = memory.picture(index, query, index, index)
+        cut_afresh = warp_person(images[index], poses[index], query, masks[index] / 255.0, plate)
+        assert np.abs(drawn.astype(int) - cut_afresh).max() <= 1  # the same up to an interpolation's rounding
+    assert list(memory.cut) == [11, 12, 13, 14]
 
 
 def test_the_head_comes_from_a_frame_whose_face_turns_the_same_way():
