@@ -105,23 +105,18 @@ class TrainedGenerator:
     def generate_many(self, skeletons, steps=None):
         """One image per pose, computed as one batch: a list of BGR uint8 images, output_size square. `steps`: for each
         pose, what sequence_steps() gave: ((remembered frame shown, frame faded from, weight of the shown), the
-        frame whose plate it lies on, (frame whose head is shown, frame faded from, weight of the shown)). Where a
-        step fades, the image made with the frames faded from is blended into the one made with the frames shown,
-        both in the pose asked for, so that the person's texture dissolves instead of jumping. Without steps, the most
-        alike remembered frame for each pose alone."""
+        frame whose plate it lies on, the frame whose head it takes). Where a step fades, the image made with the
+        frame faded from is blended into the one made with the frame shown, both in the pose asked for, so that the
+        person's texture dissolves instead of jumping. Without steps, the most alike remembered frame for each pose alone."""
         if steps is None:
             return Networks.to_uint8_bgr(self._draw(skeletons, None, None))
         fades, plates, heads = zip(*steps)
-        shown = self._draw(skeletons, [body[0] for body in fades], plates, [head[0] for head in heads])
-        weights = [min(body[2], head[2]) for body, head in zip(fades, heads)]
-        fading = [i for i, weight in enumerate(weights) if weight < 1]
+        shown = self._draw(skeletons, [step[0] for step in fades], plates, heads)
+        fading = [i for i, (_, _, weight) in enumerate(fades) if weight < 1]
         if fading:
-            # Body and head each from its frame faded from if it changed; where both changed, at the later one's pace.
-            def before(step):
-                return step[1] if step[2] < 1 else step[0]
-            faded = self._draw([skeletons[i] for i in fading], [before(fades[i]) for i in fading],
-                               [plates[i] for i in fading], [before(heads[i]) for i in fading])
-            weight = torch.tensor([weights[i] for i in fading], device=shown.device).view(-1, 1, 1, 1)
+            faded = self._draw([skeletons[i] for i in fading], [fades[i][1] for i in fading],
+                               [plates[i] for i in fading], [heads[i] for i in fading])
+            weight = torch.tensor([fades[i][2] for i in fading], device=shown.device).view(-1, 1, 1, 1)
             shown[fading] = weight * shown[fading] + (1 - weight) * faded
         return Networks.to_uint8_bgr(shown)
 
@@ -139,16 +134,14 @@ class TrainedGenerator:
 
     def sequence_steps(self, skeletons):
         """For each pose of a sequence, ((remembered frame shown, frame faded from, weight of the shown), the frame
-        whose plate it lies on, (frame whose head is shown, frame faded from, weight of the shown)): the remembered
-        frames and the heads chosen together so that they change seldom, each change dissolved over a few frames
-        (Sequence.py), and the plates chosen together too. Without an appearance memory (the joint-vector networks),
-        nothing to choose."""
+        whose plate it lies on, the frame whose head it takes): the remembered frames chosen together so that they
+        change seldom, each change dissolved over a few frames (Sequence.py), and the plates and heads chosen
+        together too. Without an appearance memory (the joint-vector networks), nothing to choose."""
         if self.memory is None:
-            return [((None, None, 1.0), None, (None, None, 1.0))] * len(skeletons)
-        landmarks, frames = [s.landmarks for s in skeletons], self.memory.frame_index
-        return list(zip(crossfades(self.memory.coherent_choice(landmarks), frames),
-                        self.memory.coherent_plates(landmarks),
-                        crossfades(self.memory.coherent_heads(landmarks), frames)))
+            return [((None, None, 1.0), None, None)] * len(skeletons)
+        landmarks = [s.landmarks for s in skeletons]
+        fades = crossfades(self.memory.coherent_choice(landmarks), self.memory.frame_index)
+        return list(zip(fades, self.memory.coherent_plates(landmarks), self.memory.coherent_heads(landmarks)))
 
     def generate_sequence(self, skeletons, batch_size=32):
         """One image per pose of a sequence, with its sequence_steps(), in batches."""

@@ -190,7 +190,7 @@ def test_the_demo_remembers_every_target_frame_and_evaluation_only_the_training_
     assert scored.memory.frame_index[scored.memory.nearest(pose)] != sample_target.frame_index[held[5]]
 
 
-def test_a_network_dissolves_a_change_of_remembered_frame_or_head_in_the_pose_asked_for(trained, sample_target):
+def test_a_network_dissolves_a_change_of_remembered_frame_in_the_pose_asked_for(trained, sample_target):
     generator = GenGAN(sample_target, device="cpu")
     poses = sample_target.ske[60:100]
     steps = generator.sequence_steps(poses)
@@ -203,15 +203,6 @@ def test_a_network_dissolves_a_change_of_remembered_frame_or_head_in_the_pose_as
     blended = generator.generate_many([poses[0]], [((second, first, 0.25), plate, head)])[0].astype(float)
     assert np.abs(old - new).mean() > 1
     assert np.abs(blended - (0.25 * new + 0.75 * old)).max() <= 1
-    # The head alone changing frame dissolves alike, the body staying.
-    (head_first, _, _) = head
-    head_second = (head_first + 40) % len(generator.memory.frame_index)
-    old, new = (generator.generate_many([poses[0]], [((first, None, 1.0), plate, (h, None, 1.0))])[0].astype(float)
-                for h in (head_first, head_second))
-    blended = generator.generate_many([poses[0]], [((first, None, 1.0), plate, (head_second, head_first, 0.25))])
-    assert np.abs(old - new).mean() > 0.1
-    assert np.abs(blended[0].astype(float) - (0.25 * new + 0.75 * old)).max() <= 1
-    assert [shown for _, _, (shown, _, _) in steps] == generator.memory.coherent_heads([s.landmarks for s in poses])
     alone = generator.generate_many(poses[5:6], steps[5:6])[0].astype(float)
     assert np.abs(generator.generate_sequence(poses)[5] - alone).max() <= 1
 
