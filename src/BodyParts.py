@@ -135,8 +135,8 @@ def warp_person(image, source_landmarks, target_landmarks, person_mask, backgrou
 
 
 def boxed(mask):
-    """A part's mask as (x, y, the mask inside its bounding box), None where it is empty: a tenth of the memory,
-    for the appearance memory to keep many frames' parts cut."""
+    """A part's mask as (x, y, the mask inside its bounding box), None where it is empty: only the box is kept, so
+    that the appearance memory can keep many frames' parts cut."""
     x, y, width, height = cv2.boundingRect((mask > 0).astype(np.uint8))
     return (x, y, mask[y:y + height, x:x + width].copy()) if width else None
 
@@ -165,6 +165,7 @@ def lay_parts(images, masks, affines, target_landmarks, background):
         shifted = affine - np.array([[0, 0, x0], [0, 0, y0]], np.float32)
         # Bicubic: moved by a fraction of a pixel, bilinear would average neighbours, a blur on every part.
         moved = cv2.warpAffine(images[index], shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC, borderValue=0)
+        # The mask is kept inside its box: the same move, counted from the box's corner.
         from_box = shifted + np.hstack([np.zeros((2, 2), np.float32), affine[:, :2] @ np.float32([[x], [y]])])
         alpha = cv2.warpAffine(mask, from_box, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderValue=0)[..., None]
         out[y0:y1, x0:x1] = out[y0:y1, x0:x1] * (1 - alpha) + moved * alpha
