@@ -286,7 +286,8 @@ class AppearanceMemory:
     def picture(self, index, landmarks, plate_index, head_index):
         """Remembered frame `index` with its person warped to pose `landmarks` (33, 4), the head that of frame
         `head_index`, laid on the plate of frame `plate_index`: BGR uint8, size x size."""
-        images, masks = [self.image(index)] * len(self.parts(index)), list(self.parts(index))
+        masks = list(self.parts(index))
+        images = [self.image(index)] * len(masks)
         affines = part_affines(self.landmarks[index], landmarks, self.size)
         if head_index != index:
             images[HEAD], masks[HEAD] = self.image(head_index), self.parts(head_index)[HEAD]

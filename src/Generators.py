@@ -107,7 +107,8 @@ class TrainedGenerator:
         pose, what sequence_steps() gave: ((remembered frame shown, frame faded from, weight of the shown), the
         frame whose plate it lies on, the frame whose head it takes). Where a step fades, the image made with the
         frame faded from is blended into the one made with the frame shown, both in the pose asked for, so that the
-        person's texture dissolves instead of jumping. Without steps, the most alike remembered frame for each pose alone."""
+        person's texture dissolves instead of jumping. Without steps, the most alike remembered frame for each pose
+        alone."""
         if steps is None:
             return Networks.to_uint8_bgr(self._draw(skeletons, None, None))
         fades, plates, heads = zip(*steps)
